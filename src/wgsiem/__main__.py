@@ -1,0 +1,3 @@
+from wgsiem.cli.main import main
+
+main()

@@ -1,0 +1,63 @@
+"""The one YAML configuration file, as typed models. Unknown keys are rejected everywhere."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wgsiem.sinks.duckdb_store.config import DuckdbStoreConfig
+from wgsiem.sinks.ndjson.config import NdjsonSinkConfig
+from wgsiem.sources.wg_state.config import WgStateSourceConfig
+
+__all__ = ["ApiConfig", "Config", "PipelineConfig", "SinkConfig", "SourceConfig"]
+
+SourceConfig = Annotated[WgStateSourceConfig, Field(discriminator="type")]
+SinkConfig = Annotated[NdjsonSinkConfig | DuckdbStoreConfig, Field(discriminator="type")]
+
+DEFAULT_STATE_DIR = "/var/lib/wgsiem"
+
+
+class PipelineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue_max_events: int = Field(10_000, gt=0)
+    batch_max_events: int = Field(1_000, gt=0)
+    batch_max_wait_secs: float = Field(1.0, gt=0)
+
+
+class ApiConfig(BaseModel):
+    """The local API that ``wgsiem status|peers|sessions|events`` use while ``run`` is running."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    socket_path: str | None = Field(None, description="unix socket; default <state_dir>/api.sock")
+
+
+def _default_sources() -> dict[str, WgStateSourceConfig]:
+    return {"wg": WgStateSourceConfig()}
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state_dir: str = DEFAULT_STATE_DIR
+    hostname: str = Field(default_factory=socket.gethostname)
+    sources: dict[str, SourceConfig] = Field(default_factory=_default_sources)
+    sinks: dict[str, SinkConfig] = Field(default_factory=dict)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+
+    @property
+    def api_socket(self) -> Path:
+        return Path(self.api.socket_path or str(Path(self.state_dir) / "api.sock"))
+
+    def with_default_store(self) -> Config:
+        """Add the embedded store when no DuckDB sink is configured (the store backs the CLI)."""
+        if any(isinstance(s, DuckdbStoreConfig) for s in self.sinks.values()):
+            return self
+        sinks = dict(self.sinks)
+        sinks["store"] = DuckdbStoreConfig(type="duckdb", path=str(Path(self.state_dir) / "wgsiem.duckdb"))
+        return self.model_copy(update={"sinks": sinks})

@@ -1,0 +1,57 @@
+"""The one event envelope that flows through every stage.
+
+``data`` is the ECS-shaped document a SIEM receives; ``meta`` is ours alone (which component made it,
+when it was received, an acknowledgement handle) and never leaves the process as part of the document.
+
+``event.id`` is deterministic: it is derived from the source, the entity and the observation that
+produced the event, so the same observation replayed or retried yields the same id and a downstream
+system can drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Envelope", "EventMeta", "Processor", "event_id"]
+
+
+def event_id(*parts: object) -> str:
+    """A stable id from the parts that identify one observation (128 bits of BLAKE2b, hex)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(str(part).encode())
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+@dataclass(slots=True)
+class EventMeta:
+    """Pipeline metadata, kept apart from the document."""
+
+    source_id: str
+    received_ns: int
+    ack: Callable[[], None] | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Envelope:
+    """An ECS document (``data``) plus pipeline metadata (``meta``)."""
+
+    data: dict[str, Any]
+    meta: EventMeta
+
+    @property
+    def id(self) -> str:
+        return str(self.data["event"]["id"])
+
+    @property
+    def action(self) -> str:
+        return str(self.data["event"]["action"])
+
+
+Processor = Callable[[Envelope], "Envelope | None"]
+"""A transform: a plain callable; returning ``None`` drops the event (the runtime counts it)."""

@@ -1,0 +1,215 @@
+"""``wgsiem run``: build the configured components, run the pipeline and the local API, stop cleanly.
+
+One process on one gateway: sources → transforms → sinks (the embedded store always among them), plus the
+local API on a unix socket for the read commands. SIGTERM/SIGINT stop the sources, drain every queue,
+flush every sink and persist source state before exiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from wgsiem.api.server import ApiServer
+from wgsiem.config.model import Config
+from wgsiem.errors import StoreError, WgsiemError
+from wgsiem.pipeline.runtime import Pipeline, install_signal_handlers
+from wgsiem.pipeline.telemetry import TelemetryRegistry
+from wgsiem.sinks.duckdb_store.config import DuckdbStoreConfig
+from wgsiem.sinks.duckdb_store.sink import DuckdbStoreSink
+from wgsiem.sinks.duckdb_store.store import Store, open_readonly
+from wgsiem.sinks.ndjson.config import NdjsonSinkConfig
+from wgsiem.sinks.ndjson.sink import NdjsonSink
+from wgsiem.sources.wg_state.source import WgStateSource
+
+__all__ = ["Service", "query_store", "run_service"]
+
+log = logging.getLogger("wgsiem")
+
+
+def _f(params: dict[str, Any], name: str) -> float | None:
+    v = params.get(name)
+    return float(v) if v not in (None, "") else None
+
+
+def query_store(path: Path | Store, name: str, params: dict[str, Any]) -> Any:
+    """Answer a read command from a store (the live one, or a file opened read-only)."""
+    store = path if isinstance(path, Store) else open_readonly(path)
+    try:
+        if name == "peers":
+            rows = store.query_peers(params.get("interface") or None)
+            for r in rows:
+                r["connected"] = bool(r.get("session_open"))
+            return rows
+        if name == "sessions":
+            return store.query_sessions(
+                _f(params, "since") or 0.0,
+                peer=params.get("peer") or None,
+                open_only=str(params.get("open", "0")) in ("1", "true"),
+            )
+        if name == "events":
+            limit = int(params.get("limit") or 1000)
+            after = params.get("after")
+            tail = params.get("tail")
+            if tail is not None and after is None:
+                counts = store.counts()
+                total = counts.get("events", 0)
+                # seq is monotonic: the last `tail` events are those past the (total - tail)th
+                rows = store.query_events(action=params.get("action") or None, limit=10**9)
+                return rows[-int(tail) :] if total else []
+            return store.query_events(
+                since_epoch=_f(params, "since"),
+                after_rowid=int(after) if after not in (None, "") else None,
+                action=params.get("action") or None,
+                limit=limit,
+            )
+        if name == "status":
+            return {"running": False, "store": store.counts(), "components": [], "sources": {}}
+        raise KeyError(f"unknown query {name}")
+    finally:
+        if not isinstance(path, Store):
+            store.close()
+
+
+def _open_store_sink(
+    cfg: DuckdbStoreConfig, registry: TelemetryRegistry, component_id: str, wait_secs: float = 15.0
+) -> DuckdbStoreSink:
+    """Open the store, waiting out read-only readers (a `wgsiem peers` run while nothing served the
+    API holds a shared lock for a moment); a lock still held after ``wait_secs`` is a real conflict."""
+    deadline = time.monotonic() + wait_secs
+    while True:
+        try:
+            return DuckdbStoreSink.build(cfg, registry, component_id=component_id)
+        except StoreError as exc:
+            if "lock" not in exc.what.lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+class Service:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.state_dir = Path(cfg.state_dir)
+        self.registry = TelemetryRegistry()
+        self.sources: dict[str, WgStateSource] = {}
+        self.sinks: list[Any] = []
+        self.store_sink: DuckdbStoreSink | None = None
+        self.started_at = time.time()
+
+    def build(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o700)
+        for sid, scfg in self.cfg.sources.items():
+            tel = self.registry.register(sid, "source", scfg.type)
+            self.sources[sid] = WgStateSource(
+                sid, scfg, hostname=self.cfg.hostname, state_dir=self.state_dir, telemetry=tel
+            )
+        for kid, kcfg in self.cfg.sinks.items():
+            if isinstance(kcfg, NdjsonSinkConfig):
+                self.sinks.append(NdjsonSink.build(kcfg, self.registry, component_id=kid))
+            elif isinstance(kcfg, DuckdbStoreConfig):
+                sink = _open_store_sink(kcfg, self.registry, kid)
+                self.sinks.append(sink)
+                if self.store_sink is None:
+                    self.store_sink = sink
+            else:  # pragma: no cover - the config model admits only the types above
+                raise WgsiemError(f"sink {kid}: unsupported type {kcfg.type}")
+
+    # ---------------------------------------------------------------- local API
+    def _handlers(self) -> dict[str, Any]:
+        async def status(_p: dict[str, str]) -> Any:
+            out: dict[str, Any] = {
+                "running": True,
+                "pid": os.getpid(),
+                "started_at": self.started_at,
+                "components": self.registry.snapshot(),
+                "sources": {k: s.status() for k, s in self.sources.items()},
+            }
+            if self.store_sink is not None:
+                out["store"] = await self._store_query("status", {})
+                out["store"] = out["store"]["store"]
+            return out
+
+        async def peers(p: dict[str, str]) -> Any:
+            live = [row for s in self.sources.values() for row in s.peers_view()]
+            if p.get("interface"):
+                live = [r for r in live if r["interface"] == p["interface"]]
+            return sorted(live, key=lambda r: (r["interface"], r["public_key"]))
+
+        async def sessions(p: dict[str, str]) -> Any:
+            rows = await self._store_query("sessions", p)
+            # open sessions: the store has bytes as of the last transfer event; the source knows them now
+            live = {sid: v for s in self.sources.values() for sid, v in s.open_sessions_view().items()}
+            for r in rows:
+                if r.get("end") is None and r.get("session_id") in live:
+                    r.update(live[r["session_id"]])
+            return rows
+
+        async def events(p: dict[str, str]) -> Any:
+            return await self._store_query("events", p)
+
+        return {"status": status, "peers": peers, "sessions": sessions, "events": events}
+
+    async def _store_query(self, name: str, params: dict[str, Any]) -> Any:
+        if self.store_sink is None:
+            raise KeyError("no embedded store configured")
+        store = self.store_sink.store
+        return await asyncio.to_thread(query_store, store.reader(), name, params)
+
+    # ---------------------------------------------------------------- run
+    async def run(self, stop: asyncio.Event, live: bool = False) -> None:
+        for sink in self.sinks:
+            await sink.health_check()
+        pipeline = Pipeline(
+            list(self.sources.values()),
+            [],
+            self.sinks,
+            self.registry,
+            queue_max_events=self.cfg.pipeline.queue_max_events,
+            batch_max_events=self.cfg.pipeline.batch_max_events,
+            batch_max_wait_secs=self.cfg.pipeline.batch_max_wait_secs,
+        )
+        api = ApiServer(self.cfg.api_socket, self._handlers())
+        await api.start()
+        log.info("wgsiem running: %d source(s), %d sink(s), API on %s", len(self.sources), len(self.sinks),
+                 self.cfg.api_socket)
+        live_task = asyncio.create_task(self._live(stop)) if live else None
+        try:
+            await pipeline.run(stop)
+        finally:
+            if live_task is not None:
+                live_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await live_task
+            await api.stop()
+        log.info("wgsiem stopped: every buffer flushed, state saved")
+
+    async def _live(self, stop: asyncio.Event) -> None:
+        from rich.live import Live
+
+        from wgsiem.cli.views import peers_table
+
+        with Live(peers_table([]), refresh_per_second=2, screen=False) as lv:
+            while not stop.is_set():
+                rows = [row for s in self.sources.values() for row in s.peers_view()]
+                lv.update(peers_table(rows))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+
+def run_service(cfg: Config, live: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    svc = Service(cfg)
+    svc.build()
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        install_signal_handlers(asyncio.get_running_loop(), stop)
+        await svc.run(stop, live=live)
+
+    asyncio.run(_main())

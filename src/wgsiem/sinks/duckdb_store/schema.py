@@ -1,0 +1,369 @@
+"""The store's tables and how one ECS document maps onto them — SQL only, no I/O.
+
+Design, driven by the ingest target (≥ 50,000 events/s on one core) and by what DuckDB makes cheap:
+
+* **One JSON parse per document, in C++.** Python serializes each document once (orjson) into an NDJSON
+  batch file; :data:`LOAD_RAW` reads it (as one-column CSV: cheaper than converting a Python list of
+  strings) and :data:`INSERT_EVENTS` extracts every field with one ``json_extract_string(doc, [paths])``.
+  A missing field or a field of the wrong type becomes NULL (``try_cast``), never an exception, so one
+  odd document cannot fail its batch.
+* **Few statements per batch.** DuckDB re-plans every statement, even a prepared one, and planning the
+  extraction costs milliseconds: so ``events`` also carries the few fields ``sessions`` and ``peers``
+  are derived from, and there is no staging table.
+* **Derived tables are folded in, not updated per batch.** Updates are DuckDB's most expensive operation
+  (and updating a LIST column rewrites the row). :data:`MERGE_PEERS` and :data:`MERGE_SESSIONS` fold
+  every event with ``seq`` above the ``derived_seq`` watermark into ``peers``/``sessions`` in one
+  transaction that also moves the watermark: one update per peer or session for many events. A replayed
+  or retried batch inserts no event (``event_id`` is the primary key), so it derives nothing twice, and
+  a crash between ingest and fold loses nothing.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DDL",
+    "FIELDS",
+    "INSERT_EVENTS",
+    "LOAD_RAW",
+    "MACROS",
+    "MERGE_PEERS",
+    "MERGE_SESSIONS",
+    "SCHEMA_VERSION",
+    "SESSION_ACTIONS",
+    "sql_str",
+]
+
+SCHEMA_VERSION = 1
+
+
+def sql_str(text: str) -> str:
+    """A SQL string literal (for the few places DuckDB takes no bound parameter)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+DDL: tuple[str, ...] = (
+    "CREATE SEQUENCE IF NOT EXISTS events_seq",
+    """
+    CREATE TABLE IF NOT EXISTS store_meta (
+        key VARCHAR PRIMARY KEY,
+        value VARCHAR NOT NULL
+    )""",
+    # seq: monotonically increasing cursor for `events --follow` and for the derive watermark
+    # (rowids are not stable across deletes). Columns after `doc` feed sessions/peers (see above).
+    """
+    CREATE TABLE IF NOT EXISTS events (
+        seq BIGINT NOT NULL DEFAULT nextval('events_seq'),
+        event_id VARCHAR PRIMARY KEY,
+        ts TIMESTAMPTZ NOT NULL,
+        action VARCHAR,
+        dataset VARCHAR,
+        kind VARCHAR,
+        interface VARCHAR,
+        peer_key VARCHAR,
+        source_ip VARCHAR,
+        doc JSON NOT NULL,
+        ts_defaulted BOOLEAN NOT NULL,
+        session_id VARCHAR,
+        session_start TIMESTAMPTZ,
+        session_end TIMESTAMPTZ,
+        session_duration_secs DOUBLE,
+        session_rx_bytes BIGINT,
+        session_tx_bytes BIGINT,
+        session_end_reason VARCHAR,
+        session_endpoints VARCHAR[],
+        transfer_rx_bytes BIGINT,
+        transfer_tx_bytes BIGINT,
+        endpoint VARCHAR,
+        latest_handshake TIMESTAMPTZ,
+        peer_rx_bytes BIGINT,
+        peer_tx_bytes BIGINT,
+        allowed_ips VARCHAR[],
+        tunnel_ip VARCHAR
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS sessions (
+        session_id VARCHAR PRIMARY KEY,
+        interface VARCHAR,
+        peer_key VARCHAR,
+        "start" TIMESTAMPTZ,
+        "end" TIMESTAMPTZ,
+        duration_secs DOUBLE,
+        rx_bytes BIGINT,
+        tx_bytes BIGINT,
+        endpoints VARCHAR[],
+        end_reason VARCHAR,
+        tunnel_ip VARCHAR,
+        last_endpoint VARCHAR,
+        last_seen TIMESTAMPTZ
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS peers (
+        interface VARCHAR NOT NULL,
+        peer_key VARCHAR NOT NULL,
+        first_seen TIMESTAMPTZ,
+        last_seen TIMESTAMPTZ,
+        endpoint VARCHAR,
+        allowed_ips VARCHAR[],
+        latest_handshake TIMESTAMPTZ,
+        rx_bytes BIGINT,
+        tx_bytes BIGINT,
+        session_open BOOLEAN NOT NULL DEFAULT false,
+        removed_at TIMESTAMPTZ,
+        PRIMARY KEY (interface, peer_key)
+    )""",
+)
+
+MACROS: tuple[str, ...] = (
+    # Order-preserving de-duplication (endpoint history reads oldest first).
+    """CREATE OR REPLACE TEMP MACRO wgs_dedup(l) AS
+        list_filter(l, lambda x, i: list_position(l, x) = i)""",
+)
+
+# Every field the tables need, extracted with ONE parse per document: json_extract_string(doc, [paths]).
+# Objects and arrays come back as their JSON text; absent fields as NULL.
+FIELDS: dict[str, str] = {
+    "event_id": "$.event.id",
+    "ts": '$."@timestamp"',
+    "action": "$.event.action",
+    "dataset": "$.event.dataset",
+    "kind": "$.event.kind",
+    "wg_interface": "$.wireguard.interface.name",
+    "observer_interface": "$.observer.ingress.interface.name",
+    "peer_key": "$.wireguard.peer.public_key",
+    "source_ip": "$.source.ip",
+    "nat_ip": "$.source.nat.ip",
+    "session_id": "$.wireguard.session.id",
+    "session_start": "$.wireguard.session.start",
+    "session_end": "$.wireguard.session.end",
+    "session_duration_secs": "$.wireguard.session.duration_secs",
+    "session_rx_bytes": "$.wireguard.session.rx_bytes",
+    "session_tx_bytes": "$.wireguard.session.tx_bytes",
+    "session_endpoints": "$.wireguard.session.endpoints",
+    "session_end_reason": "$.wireguard.session.end_reason",
+    "transfer_rx_bytes": "$.wireguard.transfer.rx_bytes",
+    "transfer_tx_bytes": "$.wireguard.transfer.tx_bytes",
+    "peer_endpoint": "$.wireguard.peer.endpoint",
+    "new_endpoint": "$.wireguard.change.endpoint.new",
+    "latest_handshake": "$.wireguard.peer.latest_handshake",
+    "peer_rx_bytes": "$.wireguard.peer.rx_bytes",
+    "peer_tx_bytes": "$.wireguard.peer.tx_bytes",
+    "allowed_ips": "$.wireguard.peer.allowed_ips",
+}
+
+
+def _f(name: str) -> str:
+    return f"f[{list(FIELDS).index(name) + 1}]"
+
+
+def _ts(name: str) -> str:
+    return f"try_cast({_f(name)} AS TIMESTAMPTZ)"
+
+
+def _finite(col: str) -> str:
+    # 'infinity' casts to a timestamp, but it is no event time.
+    return f"CASE WHEN isfinite({col}) THEN {col} END"
+
+
+def _list(name: str) -> str:
+    # A JSON array of scalars as VARCHAR[]; anything else (absent, a string, an object) is NULL.
+    x = _f(name)
+    return f"CASE WHEN starts_with({x}, '[') AND json_valid({x}) THEN json_extract_string({x}, '$[*]') END"
+
+
+_PATHS = "[" + ", ".join(sql_str(p) for p in FIELDS.values()) + "]"
+
+LOAD_RAW = """
+INSERT INTO raw
+SELECT ordinality, doc
+FROM read_csv({src}, columns = {{'doc': 'VARCHAR'}}, delim = chr(1), quote = '', escape = '',
+              header = false, auto_detect = false, max_line_size = {max_line_bytes})
+     WITH ORDINALITY
+"""
+"""{src}: the batch file as a SQL literal. Read as one-column CSV with \\x01 as the delimiter: orjson
+escapes every control character, so no line holds one, and nothing needs quoting or validating."""
+
+_EVENT_COLS = (
+    "event_id, ts, action, dataset, kind, interface, peer_key, source_ip, doc, ts_defaulted, "
+    "session_id, session_start, session_end, session_duration_secs, session_rx_bytes, session_tx_bytes, "
+    "session_end_reason, session_endpoints, transfer_rx_bytes, transfer_tx_bytes, endpoint, "
+    "latest_handshake, peer_rx_bytes, peer_tx_bytes, allowed_ips, tunnel_ip"
+)
+
+INSERT_EVENTS = f"""
+INSERT {{or_ignore}} INTO events ({_EVENT_COLS})
+SELECT
+    event_id,
+    coalesce({_finite("ts0")}, now()) AS ts,
+    action, dataset, kind, interface, peer_key, source_ip, doc,
+    {_finite("ts0")} IS NULL AS ts_defaulted,
+    session_id,
+    {_finite("session_start0")},
+    {_finite("session_end0")},
+    session_duration_secs, session_rx_bytes, session_tx_bytes, session_end_reason, session_endpoints,
+    transfer_rx_bytes, transfer_tx_bytes, endpoint,
+    {_finite("latest_handshake0")},
+    peer_rx_bytes, peer_tx_bytes, allowed_ips,
+    coalesce(nat_ip, CASE WHEN len(allowed_ips) = 1
+                           AND (ends_with(allowed_ips[1], '/32') OR ends_with(allowed_ips[1], '/128'))
+                          THEN split_part(allowed_ips[1], '/', 1) END) AS tunnel_ip
+FROM (
+    SELECT
+        ord, doc,
+        {_f("event_id")} AS event_id,
+        {_ts("ts")} AS ts0,
+        {_f("action")} AS action,
+        {_f("dataset")} AS dataset,
+        {_f("kind")} AS kind,
+        coalesce({_f("wg_interface")}, {_f("observer_interface")}) AS interface,
+        {_f("peer_key")} AS peer_key,
+        {_f("source_ip")} AS source_ip,
+        {_f("nat_ip")} AS nat_ip,
+        {_f("session_id")} AS session_id,
+        {_ts("session_start")} AS session_start0,
+        {_ts("session_end")} AS session_end0,
+        try_cast({_f("session_duration_secs")} AS DOUBLE) AS session_duration_secs,
+        try_cast({_f("session_rx_bytes")} AS BIGINT) AS session_rx_bytes,
+        try_cast({_f("session_tx_bytes")} AS BIGINT) AS session_tx_bytes,
+        {_f("session_end_reason")} AS session_end_reason,
+        {_list("session_endpoints")} AS session_endpoints,
+        try_cast({_f("transfer_rx_bytes")} AS BIGINT) AS transfer_rx_bytes,
+        try_cast({_f("transfer_tx_bytes")} AS BIGINT) AS transfer_tx_bytes,
+        coalesce({_f("new_endpoint")}, {_f("peer_endpoint")}) AS endpoint,
+        {_ts("latest_handshake")} AS latest_handshake0,
+        try_cast({_f("peer_rx_bytes")} AS BIGINT) AS peer_rx_bytes,
+        try_cast({_f("peer_tx_bytes")} AS BIGINT) AS peer_tx_bytes,
+        {_list("allowed_ips")} AS allowed_ips
+    FROM (SELECT ord, doc, json_extract_string(doc, {_PATHS}) AS f FROM raw)
+)
+"""
+"""{or_ignore}: "" for the fast path (a duplicate raises ConstraintException and Store.ingest redoes the
+batch), "OR IGNORE" for the exact path. No ORDER BY: ``raw`` is scanned in file order and DuckDB's
+``preserve_insertion_order`` (on by default) keeps it, so ``seq`` follows arrival order without a sort
+of kilobyte rows (a test holds this). ``now()`` is the transaction's start: the ingest time, used
+when ``@timestamp`` is missing or unparsable (``ts_defaulted`` records that)."""
+
+# ---- derived tables: events with seq in ({lo}, {hi}] are folded in, in seq (arrival) order -----------
+# (MERGE cannot be prepared, so the two integers are formatted in.)
+
+_NEW_EVENTS = "FROM events WHERE seq > {lo} AND seq <= {hi}"
+
+
+def _newer(col: str) -> str:
+    # Events older than what is stored (an old file replayed) must not overwrite newer state.
+    return (
+        f"{col} = CASE WHEN p.last_seen IS NULL OR b.last_seen >= p.last_seen "
+        f"THEN coalesce(b.{col}, p.{col}) ELSE coalesce(p.{col}, b.{col}) END"
+    )
+
+
+# Updating a LIST column makes DuckDB rewrite the row (delete + insert), several times the cost of a
+# scalar update: list columns are only SET by the clause whose condition says they changed.
+_PEER_SCALARS = ",\n    ".join(
+    [
+        "first_seen = least(p.first_seen, b.first_seen)",
+        "last_seen = greatest(p.last_seen, b.last_seen)",
+        *(_newer(c) for c in ("endpoint", "latest_handshake", "rx_bytes", "tx_bytes", "session_open")),
+        "removed_at = CASE WHEN b.presence_changed THEN b.removed_at ELSE p.removed_at END",
+    ]
+)
+
+MERGE_PEERS = f"""
+MERGE INTO peers AS p
+USING (
+    SELECT
+        interface, peer_key,
+        min(ts) AS first_seen,
+        max(ts) AS last_seen,
+        arg_max(endpoint, seq) FILTER (WHERE endpoint IS NOT NULL) AS endpoint,
+        arg_max(allowed_ips, seq) FILTER (WHERE allowed_ips IS NOT NULL) AS allowed_ips,
+        arg_max(latest_handshake, seq) FILTER (WHERE latest_handshake IS NOT NULL) AS latest_handshake,
+        arg_max(peer_rx_bytes, seq) FILTER (WHERE peer_rx_bytes IS NOT NULL) AS rx_bytes,
+        arg_max(peer_tx_bytes, seq) FILTER (WHERE peer_tx_bytes IS NOT NULL) AS tx_bytes,
+        arg_max(action = 'session-started', seq)
+            FILTER (WHERE action IN ('session-started', 'session-ended', 'peer-removed')) AS session_open,
+        arg_max_null(CASE WHEN action = 'peer-removed' THEN ts END, seq)
+            FILTER (WHERE action IN ('peer-removed', 'peer-added')) AS removed_at,
+        coalesce(bool_or(action IN ('peer-removed', 'peer-added')), false) AS presence_changed
+    {_NEW_EVENTS} AND interface IS NOT NULL AND peer_key IS NOT NULL
+    GROUP BY interface, peer_key
+) AS b
+ON p.interface = b.interface AND p.peer_key = b.peer_key
+WHEN MATCHED AND b.allowed_ips IS NOT NULL AND b.allowed_ips IS DISTINCT FROM p.allowed_ips THEN UPDATE SET
+    {_PEER_SCALARS},
+    {_newer("allowed_ips")}
+WHEN MATCHED THEN UPDATE SET
+    {_PEER_SCALARS}
+WHEN NOT MATCHED THEN INSERT VALUES (
+    b.interface, b.peer_key, b.first_seen, b.last_seen, b.endpoint, b.allowed_ips, b.latest_handshake,
+    b.rx_bytes, b.tx_bytes, coalesce(b.session_open, false), b.removed_at
+)
+"""
+
+# Sessions: created by session-started, updated by transfer / endpoint-changed, completed by
+# session-ended, whose totals are authoritative over the summed transfer deltas.
+SESSION_ACTIONS = ("session-started", "session-ended", "transfer", "endpoint-changed")
+
+_SESSION_SCALARS = ",\n    ".join(
+    [
+        "interface = coalesce(b.interface, s.interface)",
+        "peer_key = coalesce(b.peer_key, s.peer_key)",
+        '"start" = least(s."start", b."start")',
+        '"end" = CASE WHEN b.ended THEN b."end" ELSE s."end" END',
+        """duration_secs = CASE WHEN b.ended
+        THEN coalesce(b.duration_secs, epoch(b."end") - epoch(least(s."start", b."start")))
+        ELSE s.duration_secs END""",
+        "rx_bytes = coalesce(b.final_rx, coalesce(s.rx_bytes, 0) + coalesce(b.delta_rx, 0))",
+        "tx_bytes = coalesce(b.final_tx, coalesce(s.tx_bytes, 0) + coalesce(b.delta_tx, 0))",
+        "end_reason = coalesce(b.end_reason, s.end_reason)",
+        "tunnel_ip = coalesce(b.tunnel_ip, s.tunnel_ip)",
+        "last_endpoint = coalesce(b.last_endpoint, s.last_endpoint)",
+        "last_seen = greatest(s.last_seen, b.last_seen)",
+    ]
+)
+
+_ENDED = "action = 'session-ended'"
+
+MERGE_SESSIONS = f"""
+MERGE INTO sessions AS s
+USING (
+    SELECT
+        session_id,
+        arg_max(interface, seq) FILTER (WHERE interface IS NOT NULL) AS interface,
+        arg_max(peer_key, seq) FILTER (WHERE peer_key IS NOT NULL) AS peer_key,
+        coalesce(min(session_start), min(ts) FILTER (WHERE action = 'session-started'), min(ts)) AS "start",
+        max(ts) AS last_seen,
+        bool_or({_ENDED}) AS ended,
+        arg_max(coalesce(session_end, ts), seq) FILTER (WHERE {_ENDED}) AS "end",
+        arg_max(session_duration_secs, seq)
+            FILTER (WHERE {_ENDED} AND session_duration_secs IS NOT NULL) AS duration_secs,
+        arg_max(session_rx_bytes, seq) FILTER (WHERE {_ENDED} AND session_rx_bytes IS NOT NULL) AS final_rx,
+        arg_max(session_tx_bytes, seq) FILTER (WHERE {_ENDED} AND session_tx_bytes IS NOT NULL) AS final_tx,
+        sum(transfer_rx_bytes) FILTER (WHERE action = 'transfer') AS delta_rx,
+        sum(transfer_tx_bytes) FILTER (WHERE action = 'transfer') AS delta_tx,
+        wgs_dedup(list_concat(
+            coalesce(list(endpoint ORDER BY seq) FILTER (WHERE endpoint IS NOT NULL), []),
+            coalesce(arg_max(session_endpoints, seq)
+                FILTER (WHERE {_ENDED} AND session_endpoints IS NOT NULL), [])
+        )) AS endpoints,
+        arg_max(session_end_reason, seq) FILTER (WHERE {_ENDED} AND session_end_reason IS NOT NULL)
+            AS end_reason,
+        arg_max(tunnel_ip, seq) FILTER (WHERE tunnel_ip IS NOT NULL) AS tunnel_ip,
+        arg_max(endpoint, seq) FILTER (WHERE endpoint IS NOT NULL) AS last_endpoint
+    {_NEW_EVENTS} AND session_id IS NOT NULL
+        AND action IN ({", ".join(sql_str(a) for a in SESSION_ACTIONS)})
+    GROUP BY session_id
+) AS b
+ON s.session_id = b.session_id
+WHEN MATCHED AND NOT list_has_all(coalesce(s.endpoints, []), b.endpoints) THEN UPDATE SET
+    {_SESSION_SCALARS},
+    endpoints = wgs_dedup(list_concat(coalesce(s.endpoints, []), b.endpoints))
+WHEN MATCHED THEN UPDATE SET
+    {_SESSION_SCALARS}
+WHEN NOT MATCHED THEN INSERT VALUES (
+    b.session_id, b.interface, b.peer_key, b."start", b."end",
+    CASE WHEN b.ended THEN coalesce(b.duration_secs, epoch(b."end") - epoch(b."start")) END,
+    coalesce(b.final_rx, b.delta_rx, 0),
+    coalesce(b.final_tx, b.delta_tx, 0),
+    b.endpoints, b.end_reason, b.tunnel_ip, b.last_endpoint, b.last_seen
+)
+"""

@@ -1,0 +1,135 @@
+"""The async sink around :class:`~.store.Store`: DuckDB work in a worker thread, retention on a timer.
+
+Why: DuckDB calls block (they release the GIL while they run), so each goes through
+``asyncio.to_thread``; an ``asyncio.Lock`` serializes them, because one DuckDB connection must not be
+used by two threads at once. The pipeline's flush (about once a second) folds pending events into
+``sessions``/``peers``, which bounds how stale those tables can look to a :meth:`reader`.
+
+Telemetry: events the store already held are dropped with reason "duplicate"; documents it rejects
+with their reason ("missing_event_id", "unserializable", "too_large"). A database failure raises, and
+the pipeline retries the batch (safe: the batch is one transaction and ``event.id`` de-duplicates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from wgsiem.event import Envelope
+from wgsiem.pipeline.telemetry import ComponentTelemetry, TelemetryRegistry
+
+from .config import DuckdbStoreConfig
+from .store import RetentionResult, Store
+
+__all__ = ["DuckdbStoreSink"]
+
+log = logging.getLogger(__name__)
+
+
+class DuckdbStoreSink:
+    """Stores every event in the embedded DuckDB store."""
+
+    component_type = "duckdb"
+
+    def __init__(
+        self,
+        config: DuckdbStoreConfig,
+        store: Store,
+        telemetry: ComponentTelemetry,
+        *,
+        component_id: str,
+        batch_max_events: int = 5_000,
+        retention_interval_secs: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Prefer :meth:`build`, which opens the store."""
+        self.config = config
+        self.store = store
+        self.telemetry = telemetry
+        self.component_id = component_id
+        # Each ingest pays a fixed planning cost in DuckDB; larger batches amortize it (see schema).
+        self.batch_max_events = batch_max_events
+        self.retention_interval_secs = retention_interval_secs
+        self.defaulted_ts = 0
+        """Events stored with the ingest time because their ``@timestamp`` was missing or unparsable."""
+        self.last_retention: RetentionResult | None = None
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.Task[None] | None = None
+
+    @classmethod
+    def build(
+        cls,
+        config: DuckdbStoreConfig,
+        registry: TelemetryRegistry,
+        *,
+        component_id: str = "store",
+        **kwargs: object,
+    ) -> DuckdbStoreSink:
+        """Register telemetry and open (or create) the store; raises ``StoreError`` with a fix."""
+        store = Store.open(config.path, retention_days=config.retention_days)
+        tel = registry.register(component_id, "sink", cls.component_type)
+        return cls(config, store, tel, component_id=component_id, **kwargs)  # type: ignore[arg-type]
+
+    def reader(self) -> Store:
+        """A read-only handle for another thread of this process (the web API)."""
+        return self.store.reader()
+
+    async def start(self) -> None:
+        """Enforce retention now, then every ``retention_interval_secs``."""
+        await self.enforce_retention()
+        self._timer = asyncio.get_running_loop().create_task(self._retention_timer(), name="store:retention")
+
+    async def _retention_timer(self) -> None:
+        while True:
+            await asyncio.sleep(self.retention_interval_secs)
+            await self.enforce_retention()
+
+    async def enforce_retention(self) -> RetentionResult | None:
+        """Delete what is older than ``retention_days``; failures are counted (stage "retention")."""
+        try:
+            async with self._lock:
+                result = await asyncio.to_thread(self.store.enforce_retention, self._clock())
+        except Exception as exc:
+            self.telemetry.error(type(exc).__name__, "retention", str(exc))
+            log.error("store retention failed: %s", exc)
+            return None
+        self.last_retention = result
+        if result.events or result.sessions or result.peers:
+            log.info(
+                "retention removed %d events, %d sessions, %d peers older than %s",
+                result.events, result.sessions, result.peers, result.cutoff.isoformat(),
+            )
+        return result
+
+    async def write(self, batch: list[Envelope]) -> None:
+        docs = [env.data for env in batch]
+        async with self._lock:
+            result = await asyncio.to_thread(self.store.ingest, docs)
+        tel = self.telemetry
+        if result.duplicates:
+            tel.drop("duplicate", result.duplicates)
+        for reason, n in result.rejected.items():
+            tel.drop(reason, n)
+        self.defaulted_ts += result.defaulted_ts
+
+    async def flush(self) -> None:
+        """Fold pending events into ``sessions``/``peers`` (each ingest is already committed)."""
+        async with self._lock:
+            await asyncio.to_thread(self.store.derive)
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+        async with self._lock:
+            await asyncio.to_thread(self.store.close)
+
+    async def health_check(self) -> None:
+        async with self._lock:
+            await asyncio.to_thread(self.store.health_check)

@@ -1,0 +1,37 @@
+"""Configuration of the ``wg_state`` source."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wgsiem.sources.wg_state.reader import DEFAULT_SOCKET_DIRS
+
+__all__ = ["WgStateSourceConfig"]
+
+
+class WgStateSourceConfig(BaseModel):
+    """Polls the runtime state of WireGuard interfaces and derives peer, session and transfer events."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["wg_state"] = "wg_state"
+    poll_interval_secs: float = Field(
+        5.0, gt=0, le=3600, description="seconds between two reads of the state"
+    )
+    reader: Literal["auto", "uapi", "dump"] = Field(
+        "auto", description="auto: UAPI socket for userspace interfaces, `wg show all dump` for kernel ones"
+    )
+    interfaces: list[str] = Field(default_factory=list, description="interfaces to watch; empty = all")
+    socket_dirs: list[str] = Field(default_factory=lambda: list(DEFAULT_SOCKET_DIRS))
+    wg_binary: str = "wg"
+    read_timeout_secs: float = Field(30.0, gt=0)
+    session_timeout_secs: float = Field(
+        180.0, gt=0, description="REJECT_AFTER_TIME: a session is over once its latest handshake is older"
+    )
+    session_grace_secs: float = Field(15.0, ge=0, description="added to the timeout to absorb poll jitter")
+    transfer_interval_secs: float = Field(
+        60.0, gt=0, description="how often per-peer byte deltas are emitted"
+    )
+    state_save_interval_secs: float = Field(30.0, gt=0)

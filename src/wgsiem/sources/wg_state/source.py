@@ -1,0 +1,244 @@
+"""Runtime of the ``wg_state`` source: poll → diff → ECS envelopes, with persisted per-peer state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from wgsiem.errors import SourceError
+from wgsiem.event import Envelope, EventMeta
+from wgsiem.pipeline.telemetry import ComponentTelemetry
+from wgsiem.sources.wg_state.config import WgStateSourceConfig
+from wgsiem.sources.wg_state.differ import Change, Differ, DiffSettings
+from wgsiem.sources.wg_state.normalize import iso, to_ecs
+from wgsiem.sources.wg_state.reader import StateReader
+from wgsiem.sources.wg_state.records import Fingerprinter
+
+__all__ = ["PollTiming", "WgStateSource", "load_fingerprint_secret"]
+
+Emit = Callable[[list[Envelope]], Awaitable[None]]
+
+
+def load_fingerprint_secret(state_dir: Path) -> bytes:
+    """The per-collector secret that keys fingerprints of private/preshared keys (created 0600)."""
+    path = state_dir / "fingerprint.key"
+    try:
+        data = path.read_bytes()
+        if len(data) >= 32:
+            return data
+    except FileNotFoundError:
+        pass
+    state_dir.mkdir(parents=True, exist_ok=True)
+    data = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return data
+
+
+@dataclass(slots=True)
+class PollTiming:
+    read_secs: float = 0.0
+    diff_secs: float = 0.0
+    emit_secs: float = 0.0
+    interfaces: int = 0
+    peers: int = 0
+    changes: int = 0
+
+
+class WgStateSource:
+    """Polls WireGuard state on an interval; every change becomes one ECS event."""
+
+    component_type = "wg_state"
+
+    def __init__(
+        self,
+        component_id: str,
+        config: WgStateSourceConfig,
+        *,
+        hostname: str,
+        state_dir: Path,
+        telemetry: ComponentTelemetry,
+    ) -> None:
+        self.component_id = component_id
+        self.config = config
+        self.hostname = hostname
+        self.telemetry = telemetry
+        self.state_path = state_dir / "wg_state" / f"{component_id}.json"
+        fp = Fingerprinter(load_fingerprint_secret(state_dir))
+        self.reader = StateReader(
+            fp,
+            mode=config.reader,
+            interfaces=config.interfaces,
+            socket_dirs=config.socket_dirs,
+            wg_binary=config.wg_binary,
+            timeout_secs=config.read_timeout_secs,
+        )
+        self.differ = Differ(
+            fp,
+            DiffSettings(
+                session_timeout_secs=config.session_timeout_secs,
+                session_grace_secs=config.session_grace_secs,
+                transfer_interval_secs=config.transfer_interval_secs,
+            ),
+            host=hostname,
+        )
+        self.last_poll = PollTiming()
+        self.last_poll_at: float | None = None
+        self.polls = 0
+        self._restore()
+
+    # ------------------------------------------------------------ persistence
+    def _restore(self) -> None:
+        try:
+            raw = self.state_path.read_bytes()
+        except FileNotFoundError:
+            return
+        try:
+            self.differ.restore_state(orjson.loads(raw))
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            # a corrupt state file must not stop collection: keep it aside and start fresh
+            bad = self.state_path.with_suffix(f".corrupt-{int(time.time())}")
+            self.state_path.rename(bad)
+            self.telemetry.error("state_corrupt", "restore", f"state file unreadable ({exc}); moved to {bad}")
+
+    def save_state(self) -> None:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(orjson.dumps(self.differ.export_state()))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.state_path)
+
+    # ------------------------------------------------------------ polling
+    def _envelopes(self, changes: list[Change], now: float) -> list[Envelope]:
+        ns = time.time_ns()
+        out = []
+        for c in changes:
+            doc = to_ecs(c, hostname=self.hostname, observed_at=now)
+            out.append(Envelope(doc, EventMeta(self.component_id, ns)))
+        return out
+
+    async def poll_once(self) -> list[Envelope]:
+        t0 = time.perf_counter()
+        snap = await self.reader.read()
+        t1 = time.perf_counter()
+        before_errors = self.differ.stats.parse_errors
+        changes = self.differ.update(snap)
+        t2 = time.perf_counter()
+        envs = self._envelopes(changes, snap.taken_at)
+        t3 = time.perf_counter()
+        for msg in snap.errors:
+            self.telemetry.error("read", "poll", msg)
+        new_errors = self.differ.stats.parse_errors - before_errors
+        if new_errors:
+            self.telemetry.error("parse", "diff", self.differ.stats.errors[-1])
+            del self.differ.stats.errors[:-10]
+        self.last_poll = PollTiming(
+            read_secs=t1 - t0,
+            diff_secs=t2 - t1,
+            emit_secs=t3 - t2,
+            interfaces=len(snap.interfaces),
+            peers=sum(len(i.peers) for i in snap.interfaces.values()),
+            changes=len(changes),
+        )
+        self.last_poll_at = snap.taken_at
+        self.polls += 1
+        return envs
+
+    async def run(self, emit: Emit, stop: asyncio.Event) -> None:
+        interval = self.config.poll_interval_secs
+        last_save = time.monotonic()
+        next_poll = time.monotonic()
+        try:
+            while not stop.is_set():
+                try:
+                    envs = await self.poll_once()
+                except SourceError as exc:
+                    self.telemetry.error("read", "poll", exc.render())
+                    envs = []
+                if envs:
+                    self.telemetry.sent += len(envs)
+                    await emit(envs)
+                if time.monotonic() - last_save >= self.config.state_save_interval_secs:
+                    await asyncio.to_thread(self.save_state)
+                    last_save = time.monotonic()
+                next_poll += interval
+                delay = next_poll - time.monotonic()
+                if delay < 0:  # a poll took longer than the interval: skip, don't pile up
+                    next_poll = time.monotonic()
+                    delay = 0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+        finally:
+            final = self._envelopes(self.differ.flush(time.time()), time.time())
+            if final:
+                self.telemetry.sent += len(final)
+                await emit(final)
+            self.save_state()
+
+    # ------------------------------------------------------------ views for the local API
+    def peers_view(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for name, iface in self.differ.ifaces.items():
+            for st in iface.peers.values():
+                r = st.rec
+                out.append(
+                    {
+                        "interface": name,
+                        "interface_present": iface.gone_since is None,
+                        "public_key": r.public_key,
+                        "endpoint": r.endpoint,
+                        "allowed_ips": list(r.allowed_ips),
+                        "latest_handshake": iso(r.latest_handshake) if r.latest_handshake else None,
+                        "rx_bytes": r.rx_bytes,
+                        "tx_bytes": r.tx_bytes,
+                        "connected": st.session_id is not None,
+                        "session_id": st.session_id,
+                        "session_start": iso(st.session_start) if st.session_id else None,
+                        "first_seen": iso(st.first_seen),
+                    }
+                )
+        return out
+
+    def open_sessions_view(self) -> dict[str, dict[str, Any]]:
+        """Session id → its bytes and endpoints so far, for every open session."""
+        out: dict[str, dict[str, Any]] = {}
+        for iface in self.differ.ifaces.values():
+            for st in iface.peers.values():
+                if st.session_id is not None:
+                    out[st.session_id] = {
+                        "rx_bytes": st.session_rx,
+                        "tx_bytes": st.session_tx,
+                        "endpoints": list(st.session_endpoints),
+                        "duration_secs": round(max(0.0, time.time() - st.session_start), 3),
+                    }
+        return out
+
+    def status(self) -> dict[str, Any]:
+        t = self.last_poll
+        return {
+            "polls": self.polls,
+            "last_poll_at": iso(self.last_poll_at) if self.last_poll_at else None,
+            "last_poll": {
+                "read_secs": round(t.read_secs, 4),
+                "diff_secs": round(t.diff_secs, 4),
+                "normalize_secs": round(t.emit_secs, 4),
+                "interfaces": t.interfaces,
+                "peers": t.peers,
+                "changes": t.changes,
+            },
+            "peers": self.differ.peer_count(),
+            "open_sessions": self.differ.open_sessions(),
+        }

@@ -1,0 +1,173 @@
+"""Pure parser of the cross-platform UAPI ``get=1`` answer (wireguard-go, boringtun, wireguard-nt).
+
+The answer is ``key=value`` lines: interface keys first, then one block per peer starting at
+``public_key=``, ended by ``errno=N`` and a blank line. Keys are hex. The answer is split into raw peer
+blocks (one bytes split, no per-line Python work) so the differ can skip unchanged peers; a block is fully
+parsed only when it changed.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+from wgsiem.errors import Location, ParseError
+from wgsiem.sources.wg_state.records import Fingerprinter, InterfaceRecord, PeerRecord
+
+__all__ = ["UapiParseResult", "hex_to_b64", "parse_uapi", "parse_uapi_peer"]
+
+_ZERO_KEY = "0" * 64
+_HEX = frozenset(b"0123456789abcdef")
+
+
+def hex_to_b64(hex_key: str) -> str:
+    raw = bytes.fromhex(hex_key)
+    if len(raw) != 32:
+        raise ValueError("key is not 32 bytes")
+    return base64.b64encode(raw).decode("ascii")
+
+
+@dataclass(slots=True)
+class UapiParseResult:
+    info: InterfaceRecord | None
+    peers: dict[bytes, bytes] = field(default_factory=dict)
+    errno: int | None = None
+    errors: list[ParseError] = field(default_factory=list)
+
+
+def _interface(name: str, header: bytes, fp: Fingerprinter) -> InterfaceRecord:
+    priv: str | None = None
+    port = 0
+    fwmark = 0
+    for line in header.split(b"\n"):
+        if not line:
+            continue
+        k, sep, v = line.partition(b"=")
+        if not sep:
+            raise ValueError("interface line without '='")
+        if k == b"private_key":
+            priv = v.decode("ascii")
+        elif k == b"listen_port":
+            port = int(v)
+        elif k == b"fwmark":
+            fwmark = int(v)
+        # unknown interface keys (forks, newer versions) are ignored on purpose
+    present = priv is not None and priv != _ZERO_KEY
+    pub: str | None = None
+    if present and priv is not None:
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        pk = X25519PrivateKey.from_private_bytes(bytes.fromhex(priv))
+        pub = base64.b64encode(pk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    return InterfaceRecord(
+        name=name,
+        public_key=pub,
+        private_key_present=present,
+        private_key_fingerprint=fp.of_hex(priv) if present and priv else None,
+        listen_port=port,
+        fwmark=fwmark,
+    )
+
+
+def parse_uapi(name: str, data: bytes, fp: Fingerprinter) -> UapiParseResult:
+    """Split one interface's UAPI answer into its interface record and raw peer blocks."""
+    origin = f"uapi:{name}"
+    errors: list[ParseError] = []
+    body = data
+    errno: int | None = None
+    tail = body.rfind(b"errno=")
+    if tail >= 0 and (tail == 0 or body[tail - 1 : tail] == b"\n"):
+        try:
+            errno = int(body[tail + 6 :].split(b"\n", 1)[0])
+        except ValueError:
+            errors.append(ParseError("bad errno line", location=Location(origin, offset=tail)))
+        body = body[:tail]
+    else:
+        errors.append(
+            ParseError(
+                "UAPI answer has no errno terminator (truncated read?)",
+                location=Location(origin, offset=len(data)),
+                fix="the last peer may be incomplete; it is kept only if it parses",
+            )
+        )
+    first = body.find(b"public_key=")
+    if first < 0:
+        header, chunks = body, []
+    else:
+        header = body[:first]
+        # one C-level split; each chunk starts with the peer's 64 hex-digit key and a newline
+        chunks = body[first + 11 :].split(b"\npublic_key=")
+    info: InterfaceRecord | None
+    try:
+        info = _interface(name, header, fp)
+    except (ValueError, UnicodeDecodeError) as exc:
+        info = None
+        errors.append(ParseError(f"bad interface section: {exc}", location=Location(origin, offset=0)))
+    result = UapiParseResult(info=info, errno=errno, errors=errors)
+    peers = dict(zip([c[:64] for c in chunks], chunks, strict=True))
+    if len(peers) != len(chunks) or any(c[64:65] != b"\n" for c in chunks):
+        # rare path: find the bad blocks one by one, with their offsets
+        peers = {}
+        offset = len(header)
+        for chunk in chunks:
+            start = offset
+            offset += len(chunk) + 12
+            key = chunk[:64]
+            if len(chunk) < 65 or chunk[64:65] != b"\n" or not _HEX.issuperset(key):
+                errors.append(
+                    ParseError("peer block with a malformed public key", location=Location(origin, offset=start))
+                )
+            elif key in peers:
+                errors.append(ParseError("duplicate peer", location=Location(origin, offset=start)))
+            else:
+                peers[key] = chunk
+    result.peers = peers
+    return result
+
+
+def parse_uapi_peer(interface: str, block: bytes, fp: Fingerprinter) -> PeerRecord:
+    """One raw peer block (starting with the hex public key) → record. Raises ValueError if malformed."""
+    lines = block.split(b"\n")
+    pub = hex_to_b64(lines[0].decode("ascii"))
+    psk: str | None = None
+    endpoint: str | None = None
+    allowed: list[str] = []
+    hs = rx = tx = ka = 0
+    for line in lines[1:]:
+        if not line:
+            continue
+        k, sep, v = line.partition(b"=")
+        if not sep:
+            raise ValueError("peer line without '='")
+        if k == b"allowed_ip":
+            allowed.append(v.decode("ascii"))
+        elif k == b"last_handshake_time_sec":
+            hs = int(v)
+        elif k == b"rx_bytes":
+            rx = int(v)
+        elif k == b"tx_bytes":
+            tx = int(v)
+        elif k == b"endpoint":
+            endpoint = v.decode("ascii")
+        elif k == b"preshared_key":
+            psk = v.decode("ascii")
+        elif k == b"persistent_keepalive_interval":
+            ka = int(v)
+    if hs < 0 or rx < 0 or tx < 0 or ka < 0:
+        raise ValueError("negative counter")
+    psk_present = psk is not None and psk != _ZERO_KEY
+    if psk_present and psk is not None and len(bytes.fromhex(psk)) != 32:
+        raise ValueError("preshared key is not 32 bytes")
+    return PeerRecord(
+        interface=interface,
+        public_key=pub,
+        preshared_key_present=psk_present,
+        preshared_key_fingerprint=fp.of_hex(psk) if psk_present and psk else None,
+        endpoint=endpoint,
+        allowed_ips=tuple(allowed),
+        latest_handshake=hs,
+        rx_bytes=rx,
+        tx_bytes=tx,
+        persistent_keepalive=ka,
+    )

@@ -1,0 +1,72 @@
+"""Fixtures shared by every test tier.
+
+``make_lab`` builds real WireGuard labs (wireguard-go in network namespaces, see ``wgsiem.lab``) and
+always tears them down, even when the test fails, so a red test never leaves namespaces, processes
+or sockets behind for the next one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from wgsiem.lab.runtime import Lab
+from wgsiem.lab.topology import LabSpec
+
+_lab_counter = itertools.count()
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(n: int, width: int) -> str:
+    out = ""
+    for _ in range(width):
+        n, digit = divmod(n, 36)
+        out = _B36[digit] + out
+    return out
+
+
+def unique_lab_name() -> str:
+    """A 6-character lab name unique to this test: 't' + 3 chars of the pid + a 2-char counter.
+
+    The pid part keeps concurrent pytest processes (other engineers, CI) from building the same
+    namespaces and interface names; the counter separates labs within one process.
+    """
+    return "t" + _base36(os.getpid(), 3) + _base36(next(_lab_counter), 2)
+
+
+@pytest.fixture
+def lab_name() -> str:
+    """A fresh lab name, for tests that build a lab by hand (they must call ``down()`` themselves)."""
+    if os.geteuid() != 0:
+        pytest.skip("the WireGuard lab needs root (network namespaces, TUN devices); run the tests as root")
+    return unique_lab_name()
+
+
+@pytest.fixture
+def make_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Lab]]:
+    """``make_lab(clients=2, ipv6=False, name=None) -> Lab``: an up lab, torn down after the test."""
+    if os.geteuid() != 0:
+        pytest.skip("the WireGuard lab needs root (network namespaces, TUN devices); run the tests as root")
+    labs: list[Lab] = []
+
+    def factory(clients: int = 2, ipv6: bool = False, name: str | None = None) -> Lab:
+        spec = LabSpec(name=name or unique_lab_name(), clients=clients, ipv6=ipv6)
+        state_dir: Path = tmp_path_factory.mktemp(f"lab-{spec.name}")
+        lab = Lab(spec, state_dir)
+        labs.append(lab)  # registered before up(), so a half-built lab is torn down too
+        lab.up()
+        return lab
+
+    yield factory
+    failures: list[BaseException] = []
+    for lab in reversed(labs):
+        try:
+            lab.down()
+        except Exception as exc:  # tear every lab down even if one fails, then report
+            failures.append(exc)
+    if failures:
+        raise failures[0]
