@@ -48,7 +48,9 @@ def _key(seed: str) -> str:
     return base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()
 
 
-def make_docs(n: int, *, peers: int = 200, seed: int = 1, t0: float = 1_795_621_801.0) -> list[dict[str, Any]]:
+def make_docs(
+    n: int, *, peers: int = 200, seed: int = 1, t0: float = 1_795_621_801.0
+) -> list[dict[str, Any]]:
     """``n`` documents shaped like the wg_state source's, with consistent sessions and counters."""
     rnd = random.Random(seed)
     iface_key = _key("iface")
@@ -204,7 +206,9 @@ def bench_pipeline(
         sinks.append(NdjsonSink.build(cfg, registry, component_id="ndjson"))
     if duckdb:
         dcfg = DuckdbStoreConfig(type="duckdb", path=str(workdir / "pipeline.duckdb"))
-        sinks.append(DuckdbStoreSink.build(dcfg, registry, component_id="store", batch_max_events=store_batch))
+        sinks.append(
+            DuckdbStoreSink.build(dcfg, registry, component_id="store", batch_max_events=store_batch)
+        )
     pipeline = Pipeline(
         [ListSource(docs, batch)],
         [],
@@ -231,16 +235,28 @@ def main() -> None:
     args = ap.parse_args()
     os.sched_setaffinity(0, {0})
     docs = make_docs(args.events)
-    print(f"{args.events:,} documents, ~{len(str(docs[1]))} bytes each; one core (CPU 0); "
-          f"target {TARGET_EPS:,} events/s", flush=True)
+    print(
+        f"{args.events:,} documents, ~{len(str(docs[1]))} bytes each; one core (CPU 0); "
+        f"target {TARGET_EPS:,} events/s",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="wgsiem-bench-") as tmp:
         work = Path(tmp)
-        print(f"store.ingest only       : {bench_store(docs, args.store_batch, work / 'store.duckdb')}", flush=True)
-        print(f"pipeline → ndjson       : "
-              f"{bench_pipeline(docs, args.batch, args.store_batch, work, ndjson=True, duckdb=False)}", flush=True)
+        print(
+            f"store.ingest only       : {bench_store(docs, args.store_batch, work / 'store.duckdb')}",
+            flush=True,
+        )
+        print(
+            f"pipeline → ndjson       : "
+            f"{bench_pipeline(docs, args.batch, args.store_batch, work, ndjson=True, duckdb=False)}",
+            flush=True,
+        )
         (work / "events.ndjson").unlink()
-        print(f"pipeline → ndjson+duckdb: "
-              f"{bench_pipeline(docs, args.batch, args.store_batch, work, ndjson=True, duckdb=True)}", flush=True)
+        print(
+            f"pipeline → ndjson+duckdb: "
+            f"{bench_pipeline(docs, args.batch, args.store_batch, work, ndjson=True, duckdb=True)}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -138,13 +138,16 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("error: the benchmark builds a lab in network namespaces — run it as root")
     rnd = random.Random(42)
-    print(f"{'peers':>7} {'ifs':>3} {'wg dump':>9} {'poll':>8} {'ratio':>6} {'read':>8} {'work':>8} "
-          f"{'ratio':>6} {'B/peer':>7} {'sync':>7}")
+    print(
+        f"{'peers':>7} {'ifs':>3} {'wg dump':>9} {'poll':>8} {'ratio':>6} {'read':>8} {'work':>8} "
+        f"{'ratio':>6} {'B/peer':>7} {'sync':>7}"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         r = bench_size(size, args.polls, rnd)
         print(
             f"{r['peers']:>7} {r['interfaces']:>3} {r['wg_dump_secs']:>8.3f}s {r['poll_secs']:>7.3f}s "
-            f"{r['poll_ratio']:>5.2f}× {r['read_secs']:>7.3f}s {r['work_secs']:>7.3f}s {r['work_ratio']:>5.2f}× "
+            f"{r['poll_ratio']:>5.2f}× {r['read_secs']:>7.3f}s {r['work_secs']:>7.3f}s "
+            f"{r['work_ratio']:>5.2f}× "
             f"{r['bytes_per_peer']:>7.0f} {r['initial_sync_secs']:>6.2f}s",
             flush=True,
         )

@@ -48,7 +48,11 @@ def main() -> None:
             transfer_interval_secs=0.5,
         )
         src = WgStateSource(
-            "wg", cfg, hostname="vpn-gw-1", state_dir=state, telemetry=TelemetryRegistry().register("wg", "source", "wg_state")
+            "wg",
+            cfg,
+            hostname="vpn-gw-1",
+            state_dir=state,
+            telemetry=TelemetryRegistry().register("wg", "source", "wg_state"),
         )
 
         def poll() -> None:
@@ -78,7 +82,9 @@ def main() -> None:
         until("endpoint-changed")
         gw_ns = lab.gateway_namespace
         k2 = lab.client_public_key(2)
-        lab.wg(gw_ns, "set", lab.gateway_interface, "peer", k2, "allowed-ips", "10.222.0.12/32,10.222.50.0/24")
+        lab.wg(
+            gw_ns, "set", lab.gateway_interface, "peer", k2, "allowed-ips", "10.222.0.12/32,10.222.50.0/24"
+        )
         until("allowed-ips-changed")
         psk = state / "psk"
         psk.write_text(subprocess.run(["wg", "genpsk"], capture_output=True, text=True, check=True).stdout)
@@ -107,7 +113,9 @@ def main() -> None:
     by_action: dict[str, dict[str, Any]] = {}
     for d in docs:
         a = d["event"]["action"]
-        if a not in by_action or (a == "session-ended" and d["wireguard"]["session"]["end_reason"] == "expired"):
+        if a not in by_action or (
+            a == "session-ended" and d["wireguard"]["session"]["end_reason"] == "expired"
+        ):
             by_action[a] = d
     missing = set(ACTIONS) - set(by_action)
     if missing:

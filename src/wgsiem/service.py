@@ -176,8 +176,12 @@ class Service:
         )
         api = ApiServer(self.cfg.api_socket, self._handlers())
         await api.start()
-        log.info("wgsiem running: %d source(s), %d sink(s), API on %s", len(self.sources), len(self.sinks),
-                 self.cfg.api_socket)
+        log.info(
+            "wgsiem running: %d source(s), %d sink(s), API on %s",
+            len(self.sources),
+            len(self.sinks),
+            self.cfg.api_socket,
+        )
         live_task = asyncio.create_task(self._live(stop)) if live else None
         try:
             await pipeline.run(stop)

@@ -64,6 +64,7 @@ pipeline:
 """
         )
         self.proc: subprocess.Popen[bytes] | None = None
+        self.outputs: list[str] = []
 
     def start(self) -> None:
         with self.log.open("ab") as log:
@@ -72,7 +73,9 @@ pipeline:
 
     def answers(self) -> bool:
         assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
-        r = subprocess.run([*WGSIEM, "status", "--json", "--config", str(self.cfg)], capture_output=True, text=True)
+        r = subprocess.run(
+            [*WGSIEM, "status", "--json", "--config", str(self.cfg)], capture_output=True, text=True
+        )
         return r.returncode == 0 and json.loads(r.stdout).get("running") is True
 
     def stop(self) -> int:
@@ -88,12 +91,12 @@ pipeline:
             self.proc.wait()
 
     def cli(self, *args: str) -> Any:
-        r = subprocess.run([*WGSIEM, *args, "--config", str(self.cfg)], capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [*WGSIEM, *args, "--config", str(self.cfg)], capture_output=True, text=True, timeout=60
+        )
         assert r.returncode == 0, r.stderr
         self.outputs.append(r.stdout + r.stderr)
         return json.loads(r.stdout) if "--json" in args else r.stdout
-
-    outputs: list[str] = []
 
     def docs(self) -> list[dict[str, Any]]:
         if not self.out.exists():
@@ -104,7 +107,8 @@ pipeline:
         return [
             d
             for d in self.docs()
-            if d["event"]["action"] == action and (peer is None or d["wireguard"].get("peer", {}).get("public_key") == peer)
+            if d["event"]["action"] == action
+            and (peer is None or d["wireguard"].get("peer", {}).get("public_key") == peer)
         ]
 
 
@@ -138,7 +142,11 @@ def test_run_collects_stores_serves_and_restarts(make_lab: Callable[..., Lab], t
         assert peers[key1]["endpoint"].startswith("203.0.113.11:")
         assert peers[lab.client_public_key(2)]["connected"] is False
         sessions = wait_for(
-            lambda: [s for s in run.cli("sessions", "--json", "--since", "1h") if s["peer_key"] == key1 and s["rx_bytes"] > 0],
+            lambda: [
+                s
+                for s in run.cli("sessions", "--json", "--since", "1h")
+                if s["peer_key"] == key1 and s["rx_bytes"] > 0
+            ],
             20,
             "the open session with its bytes",
         )
@@ -146,7 +154,9 @@ def test_run_collects_stores_serves_and_restarts(make_lab: Callable[..., Lab], t
         status = run.cli("status", "--json")
         comps = {c["id"]: c for c in status["components"]}
         assert comps["wg"]["sent"] > 0 and comps["siem"]["sent"] > 0 and comps["store"]["sent"] > 0
-        wait_for(lambda: any(d["event"]["action"] == "session-started" for d in followed), 20, "events --follow")
+        wait_for(
+            lambda: any(d["event"]["action"] == "session-started" for d in followed), 20, "events --follow"
+        )
         follow.terminate()
         follow.wait(timeout=10)
         assert "session-started" in run.cli("events", "--since", "1h")
@@ -165,13 +175,18 @@ def test_run_collects_stores_serves_and_restarts(make_lab: Callable[..., Lab], t
         wait_for(lambda: run.actions("session-ended", key1), 40, "session-ended after the restart")
         assert len(run.actions("session-started", key1)) == 1
         (end,) = run.actions("session-ended", key1)
-        assert end["wireguard"]["session"]["id"] == run.actions("session-started", key1)[0]["wireguard"]["session"]["id"]
+        assert (
+            end["wireguard"]["session"]["id"]
+            == run.actions("session-started", key1)[0]["wireguard"]["session"]["id"]
+        )
         final = lab.gateway_peer(1)
         assert final is not None
         assert end["wireguard"]["session"]["rx_bytes"] == final.rx_bytes
         ended = wait_for(
             lambda: [
-                s for s in run.cli("sessions", "--json", "--since", "1h") if s["peer_key"] == key1 and s["end"]
+                s
+                for s in run.cli("sessions", "--json", "--since", "1h")
+                if s["peer_key"] == key1 and s["end"]
             ],
             20,
             "the session end in the store",

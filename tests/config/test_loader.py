@@ -57,7 +57,10 @@ def test_unknown_key_names_line_column_and_suggests() -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    text = "bogus: 1\nsources:\n  gw:\n    type: wg_state\n    poll_interval_secs: -3\nsinks:\n  s:\n    type: nope\n"
+    text = (
+        "bogus: 1\nsources:\n  gw:\n    type: wg_state\n    poll_interval_secs: -3\n"
+        "sinks:\n  s:\n    type: nope\n"
+    )
     with pytest.raises(ConfigError) as ei:
         load_config_text(text, "c.yaml")
     rendered = ei.value.render()

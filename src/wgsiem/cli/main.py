@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -64,7 +63,9 @@ def validate(file: str) -> None:
 
 @cli.command()
 @config_option
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="also write ECS NDJSON here ('-' = stdout)")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="also write ECS NDJSON here ('-' = stdout)"
+)
 @click.option("--poll-interval", type=click.FloatRange(min=0.1), help="seconds between state reads")
 @click.option("--state-dir", type=click.Path(file_okay=False), help="where state, store and API socket live")
 @click.option("--interface", "-i", "interfaces", multiple=True, help="watch only this interface (repeatable)")
@@ -123,7 +124,9 @@ def _load(config_path: str | None, state_dir: str | None) -> Any:
     return apply_overrides(cfg, output=None, poll_interval=None, state_dir=state_dir)
 
 
-state_dir_option = click.option("--state-dir", type=click.Path(file_okay=False), help="state directory of `run`")
+state_dir_option = click.option(
+    "--state-dir", type=click.Path(file_okay=False), help="state directory of `run`"
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 
 
@@ -158,7 +161,12 @@ def peers(config_path: str | None, state_dir: str | None, as_json: bool, interfa
 @click.option("--open", "open_only", is_flag=True, help="only sessions still open")
 @click.option("--peer", help="only this peer public key")
 def sessions(
-    config_path: str | None, state_dir: str | None, as_json: bool, since: str, open_only: bool, peer: str | None
+    config_path: str | None,
+    state_dir: str | None,
+    as_json: bool,
+    since: str,
+    open_only: bool,
+    peer: str | None,
 ) -> None:
     """Session history: start, end, duration, bytes, endpoints."""
     from wgsiem.cli import views
@@ -174,7 +182,12 @@ def sessions(
 @click.option("--follow", "-f", is_flag=True, help="keep printing new events")
 @click.option("--format", "fmt", type=click.Choice(["line", "json"]), default="line", show_default=True)
 def events(
-    config_path: str | None, state_dir: str | None, since: str | None, action: str | None, follow: bool, fmt: str
+    config_path: str | None,
+    state_dir: str | None,
+    since: str | None,
+    action: str | None,
+    follow: bool,
+    fmt: str,
 ) -> None:
     """Print stored events (ECS documents) — and follow new ones with --follow."""
     from wgsiem.cli import views

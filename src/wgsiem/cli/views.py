@@ -68,10 +68,7 @@ def _ago(ts: Any) -> str:
         return "-"
     if isinstance(ts, str):
         ts = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    if isinstance(ts, datetime):
-        secs = time.time() - ts.timestamp()
-    else:
-        secs = time.time() - float(ts)
+    secs = time.time() - ts.timestamp() if isinstance(ts, datetime) else time.time() - float(ts)
     if secs < 0:
         return "now"
     for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -93,7 +90,8 @@ def status(cfg: Config, as_json: bool) -> None:
     for name, src in data.get("sources", {}).items():
         lp = src.get("last_poll", {})
         console.print(
-            f"source [cyan]{name}[/]: {src.get('peers', 0)} peers, {src.get('open_sessions', 0)} open sessions; "
+            f"source [cyan]{name}[/]: {src.get('peers', 0)} peers, "
+            f"{src.get('open_sessions', 0)} open sessions; "
             f"last poll {src.get('last_poll_at') or '-'} (read {lp.get('read_secs', 0)}s, "
             f"diff {lp.get('diff_secs', 0)}s, {lp.get('changes', 0)} changes)"
         )
@@ -109,7 +107,15 @@ def status(cfg: Config, as_json: bool) -> None:
 
 def peers_table(rows: list[dict[str, Any]], title: str = "peers") -> Table:
     t = Table(
-        "interface", "peer", "connected", "endpoint", "allowed ips", "since", "handshake", "received", "sent",
+        "interface",
+        "peer",
+        "connected",
+        "endpoint",
+        "allowed ips",
+        "since",
+        "handshake",
+        "received",
+        "sent",
         title=title,
     )
     for p in rows:
@@ -170,7 +176,8 @@ def _line(doc: dict[str, Any]) -> str:
         extra = f" rx={wg['transfer']['rx_bytes']} tx={wg['transfer']['tx_bytes']}"
     elif ev.get("action") == "session-ended":
         s = wg.get("session", {})
-        extra = f" {s.get('duration_secs')}s rx={s.get('rx_bytes')} tx={s.get('tx_bytes')} ({s.get('end_reason')})"
+        reason = s.get("end_reason")
+        extra = f" {s.get('duration_secs')}s rx={s.get('rx_bytes')} tx={s.get('tx_bytes')} ({reason})"
     where = f" from {src['ip']}" if src.get("ip") else ""
     iface = wg.get("interface", {}).get("name", "")
     return f"{doc.get('@timestamp')} {iface} {ev.get('action')} {_short(peer) if peer else ''}{where}{extra}"

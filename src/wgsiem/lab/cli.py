@@ -190,8 +190,12 @@ def restart_gateway(name: str, state_dir: Path | None) -> None:
 
 @lab.command()
 @_where
-@click.option("--rounds", type=int, default=None, help="Stop after this many rounds [default: run until stopped].")
-@click.option("--quiet-secs", type=float, default=200.0, show_default=True, help="How long a quiet client stays quiet.")
+@click.option(
+    "--rounds", type=int, default=None, help="Stop after this many rounds [default: run until stopped]."
+)
+@click.option(
+    "--quiet-secs", type=float, default=200.0, show_default=True, help="How long a quiet client stays quiet."
+)
 @_reports_errors
 def demo(name: str, state_dir: Path | None, rounds: int | None, quiet_secs: float) -> None:
     """Play a scripted scenario: connects, traffic, roaming, idle-outs (for the quick start)."""

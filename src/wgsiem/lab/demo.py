@@ -16,7 +16,9 @@ from wgsiem.lab.runtime import Lab
 __all__ = ["play"]
 
 
-def play(lab: Lab, *, rounds: int | None = None, quiet_secs: float = 200.0, log: Callable[[str], None] = print) -> None:
+def play(
+    lab: Lab, *, rounds: int | None = None, quiet_secs: float = 200.0, log: Callable[[str], None] = print
+) -> None:
     rnd = random.Random(7)
     clients = lab.clients
     n = 0

@@ -211,7 +211,9 @@ class Pipeline:
         ids = [s.component_id for s in sources] + [t[0] for t in transforms] + [s.component_id for s in sinks]
         for cid, n in Counter(ids).items():
             if n > 1:
-                problems.append(WgsiemError(f"component id {cid!r} used {n} times", fix="give each a unique id"))
+                problems.append(
+                    WgsiemError(f"component id {cid!r} used {n} times", fix="give each a unique id")
+                )
         if not sinks:
             problems.append(WgsiemError("no sink", fix="configure at least one sink"))
         if queue_max_events < 1 or batch_max_events < 1:
@@ -307,8 +309,13 @@ class Pipeline:
                     continue
                 tel.error(type(exc).__name__, "write", str(exc))
                 tel.drop("sink_failed", len(batch))
-                log.error("sink %s dropped %d events after %d attempts: %s", sink.component_id, len(batch),
-                          self.retry.attempts, exc)
+                log.error(
+                    "sink %s dropped %d events after %d attempts: %s",
+                    sink.component_id,
+                    len(batch),
+                    self.retry.attempts,
+                    exc,
+                )
                 return
             dropped_now = sum(tel.dropped.values()) - sum(before.values())
             tel.sent += len(batch) - dropped_now

@@ -42,7 +42,11 @@ class Harness:
     def _new_source(self) -> WgStateSource:
         reg = TelemetryRegistry()
         return WgStateSource(
-            "wg", self.cfg, hostname="gw-test", state_dir=self.state_dir, telemetry=reg.register("wg", "source", "wg_state")
+            "wg",
+            self.cfg,
+            hostname="gw-test",
+            state_dir=self.state_dir,
+            telemetry=reg.register("wg", "source", "wg_state"),
         )
 
     def restart(self) -> None:
@@ -55,14 +59,19 @@ class Harness:
         from wgsiem.sources.wg_state.normalize import to_ecs
 
         now = time.time()
-        return [type("E", (), {"data": to_ecs(c, hostname="gw-test", observed_at=now)}) for c in self.source.differ.flush(now)]
+        return [
+            type("E", (), {"data": to_ecs(c, hostname="gw-test", observed_at=now)})
+            for c in self.source.differ.flush(now)
+        ]
 
     def poll(self) -> list[Doc]:
         new = [e.data for e in asyncio.run(self.source.poll_once())]
         self.docs += new
         return new
 
-    def poll_until(self, pred: Callable[[list[Doc]], bool], timeout: float = 30.0, what: str = "") -> list[Doc]:
+    def poll_until(
+        self, pred: Callable[[list[Doc]], bool], timeout: float = 30.0, what: str = ""
+    ) -> list[Doc]:
         """Poll every 0.2 s until ``pred(all docs so far)`` holds; fail with what was seen otherwise."""
         deadline = time.monotonic() + timeout
         while True:
@@ -70,7 +79,10 @@ class Harness:
             if pred(self.docs):
                 return self.docs
             if time.monotonic() > deadline:
-                seen = [(d["event"]["action"], d.get("wireguard", {}).get("peer", {}).get("public_key", "")[:8]) for d in self.docs]
+                seen = [
+                    (d["event"]["action"], d.get("wireguard", {}).get("peer", {}).get("public_key", "")[:8])
+                    for d in self.docs
+                ]
                 pytest.fail(f"timed out waiting for {what}; saw {seen}")
             time.sleep(0.2)
 
@@ -78,7 +90,8 @@ class Harness:
         return [
             d
             for d in self.docs
-            if d["event"]["action"] == action and (peer is None or d.get("wireguard", {}).get("peer", {}).get("public_key") == peer)
+            if d["event"]["action"] == action
+            and (peer is None or d.get("wireguard", {}).get("peer", {}).get("public_key") == peer)
         ]
 
 
@@ -93,7 +106,11 @@ def check_all_docs(h: Harness, lab: Lab) -> None:
     blob = orjson.dumps(h.docs).decode()
     for secret in lab.secrets():
         assert secret not in blob
-    state = (h.state_dir / "wg_state" / "wg.json").read_text() if (h.state_dir / "wg_state" / "wg.json").exists() else ""
+    state = (
+        (h.state_dir / "wg_state" / "wg.json").read_text()
+        if (h.state_dir / "wg_state" / "wg.json").exists()
+        else ""
+    )
     for secret in lab.secrets():
         assert secret not in state
 
@@ -118,7 +135,9 @@ def test_connect_transfer_idle_session_lifecycle(make_lab: Callable[..., Lab], t
     peer = lab.gateway_peer(1)
     assert peer is not None
     h.poll_until(
-        lambda _d: sum(t["wireguard"]["transfer"]["rx_bytes"] for t in h.actions("transfer", key1)) >= peer.rx_bytes,
+        lambda _d: (
+            sum(t["wireguard"]["transfer"]["rx_bytes"] for t in h.actions("transfer", key1)) >= peer.rx_bytes
+        ),
         what="transfer deltas adding up",
     )
     lab.idle(1)
@@ -156,7 +175,10 @@ def test_roam_remove_and_add_live(make_lab: Callable[..., Lab], tmp_path: Path) 
     (roam,) = h.actions("endpoint-changed", key1)
     assert roam["wireguard"]["change"]["endpoint"] == {"old": old, "new": new}
     assert roam["source"]["ip"] == new.rpartition(":")[0]
-    assert roam["wireguard"]["session"]["id"] == h.actions("session-started", key1)[0]["wireguard"]["session"]["id"]
+    assert (
+        roam["wireguard"]["session"]["id"]
+        == h.actions("session-started", key1)[0]["wireguard"]["session"]["id"]
+    )
 
     lab.remove_peer(2)
     h.poll_until(has(h, "peer-removed", key2), what="peer-removed")
@@ -168,7 +190,9 @@ def test_roam_remove_and_add_live(make_lab: Callable[..., Lab], tmp_path: Path) 
     check_all_docs(h, lab)
 
 
-def test_restart_mid_session_keeps_one_start_and_records_the_end(make_lab: Callable[..., Lab], tmp_path: Path) -> None:
+def test_restart_mid_session_keeps_one_start_and_records_the_end(
+    make_lab: Callable[..., Lab], tmp_path: Path
+) -> None:
     lab = make_lab(clients=1)
     h = Harness(lab, tmp_path, session_timeout_secs=4.0, session_grace_secs=1.0)
     h.poll()
@@ -226,7 +250,10 @@ def test_interface_recreated_counter_reset(make_lab: Callable[..., Lab], tmp_pat
     # traffic after the restart: a new session, and deltas are never negative
     lab.connect(1)
     h.poll_until(has(h, "session-started", key1, n=2), what="a new session after the restart")
-    assert all(t["wireguard"]["transfer"]["rx_bytes"] >= 0 and t["wireguard"]["transfer"]["tx_bytes"] >= 0 for t in h.actions("transfer"))
+    assert all(
+        t["wireguard"]["transfer"]["rx_bytes"] >= 0 and t["wireguard"]["transfer"]["tx_bytes"] >= 0
+        for t in h.actions("transfer")
+    )
     check_all_docs(h, lab)
 
 
@@ -237,5 +264,7 @@ def test_thousands_of_peers_none_dropped(make_lab: Callable[..., Lab], tmp_path:
     h.poll()
     added = {d["wireguard"]["peer"]["public_key"] for d in h.actions("peer-added")}
     assert added == set(keys)
-    dump_keys = {cols[1] for cols in (ln.split("\t") for ln in lab.gateway_dump().splitlines()) if len(cols) == 9}
+    dump_keys = {
+        cols[1] for cols in (ln.split("\t") for ln in lab.gateway_dump().splitlines()) if len(cols) == 9
+    }
     assert added == dump_keys

@@ -56,12 +56,12 @@ def test_invariants(steps: list[tuple[int, list[tuple]]]) -> None:
                 peers[i] = ("(none)", 0, 0, 0)  # re-added after a removal
             ep, hs, rx, tx = peers[i]
             if act[0] == "traffic":
-                peers[i] = ("203.0.113.%d:5000" % i, hs or int(t), rx + act[1], tx + act[2])
+                peers[i] = (f"203.0.113.{i}:5000", hs or int(t), rx + act[1], tx + act[2])
                 true_rx[key(i)] = true_rx.get(key(i), 0) + act[1]
             elif act[0] == "handshake":
-                peers[i] = ("203.0.113.%d:5000" % i, int(t), rx, tx)
+                peers[i] = (f"203.0.113.{i}:5000", int(t), rx, tx)
             elif act[0] == "roam" and ep != "(none)":
-                peers[i] = ("192.0.2.%d:6000" % i, hs, rx, tx)
+                peers[i] = (f"192.0.2.{i}:6000", hs, rx, tx)
             elif act[0] == "reset":
                 peers[i] = (ep, 0, 0, 0)
             elif act[0] == "remove":
@@ -113,12 +113,14 @@ def test_restart_is_invisible(steps: list[tuple[int, list[tuple]]]) -> None:
                 d.restore_state(saved)
             t += dt
             for i, act in enumerate(actions):
-                ep, hs, rx, tx = peers.get(i, ("(none)", 0, 0, 0))
+                _ep, hs, rx, tx = peers.get(i, ("(none)", 0, 0, 0))
                 if act[0] == "traffic":
-                    peers[i] = ("203.0.113.%d:5000" % i, hs or int(t), rx + act[1], tx + act[2])
+                    peers[i] = (f"203.0.113.{i}:5000", hs or int(t), rx + act[1], tx + act[2])
                 elif act[0] == "handshake":
-                    peers[i] = ("203.0.113.%d:5000" % i, int(t), rx, tx)
-            out += [(c.action, c.id) for c in d.update(Snapshot(t, parse_dump(render(peers), FP).interfaces, []))]
+                    peers[i] = (f"203.0.113.{i}:5000", int(t), rx, tx)
+            out += [
+                (c.action, c.id) for c in d.update(Snapshot(t, parse_dump(render(peers), FP).interfaces, []))
+            ]
         return [o for o in out if o[0] != "transfer"]
 
     baseline = run(None)

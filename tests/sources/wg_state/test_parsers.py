@@ -4,6 +4,7 @@ arbitrary bytes (property tests)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -25,7 +26,9 @@ def peers_of(data: bytes) -> dict[str, PeerRecord]:
     res = parse_dump(data, FP)
     assert res.errors == []
     return {
-        r.public_key: r for si in res.interfaces.values() for r in (parse_dump_peer(x, FP) for x in si.peers.values())
+        r.public_key: r
+        for si in res.interfaces.values()
+        for r in (parse_dump_peer(x, FP) for x in si.peers.values())
     }
 
 
@@ -101,7 +104,9 @@ def test_split_endpoint_forms() -> None:
 
 def test_bad_lines_are_located_counted_and_skipped() -> None:
     good = fixture("dump_3_peers.txt").split(b"\n")
-    data = b"\n".join([good[0], good[1], b"garbage\tline", good[2], b"wgfxg0\tshort\t(none)", good[3]]) + b"\n"
+    data = (
+        b"\n".join([good[0], good[1], b"garbage\tline", good[2], b"wgfxg0\tshort\t(none)", good[3]]) + b"\n"
+    )
     res = parse_dump(data, FP, origin="capture.txt")
     assert [(e.location.line if e.location else None) for e in res.errors] == [3, 5]
     assert all(e.location and e.location.file == "capture.txt" for e in res.errors)
@@ -130,16 +135,18 @@ def test_dump_parser_survives_arbitrary_bytes(data: bytes) -> None:
     res = parse_dump(data, FP)
     for si in res.interfaces.values():
         for raw in si.peers.values():
-            try:
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
                 parse_dump_peer(raw, FP)
-            except (ValueError, UnicodeDecodeError):
-                pass
     for e in res.errors:
         assert e.location is not None and e.location.line is not None
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(fixture("dump_3_peers.txt").split(b"\n")[1:4]) | st.binary(max_size=80), max_size=12))
+@given(
+    st.lists(
+        st.sampled_from(fixture("dump_3_peers.txt").split(b"\n")[1:4]) | st.binary(max_size=80), max_size=12
+    )
+)
 def test_dump_parser_keeps_good_lines_between_bad_ones(lines: list[bytes]) -> None:
     head = fixture("dump_3_peers.txt").split(b"\n")[0]
     res = parse_dump(b"\n".join([head, *lines]), FP)
@@ -153,10 +160,8 @@ def test_dump_parser_keeps_good_lines_between_bad_ones(lines: list[bytes]) -> No
 def test_uapi_parser_survives_arbitrary_bytes(data: bytes) -> None:
     res = parse_uapi("x", data, FP)
     for raw in res.peers.values():
-        try:
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
             parse_uapi_peer("x", raw, FP)
-        except (ValueError, UnicodeDecodeError):
-            pass
 
 
 @settings(max_examples=200, deadline=None)
@@ -166,10 +171,8 @@ def test_uapi_parser_survives_corruption_of_a_real_answer(noise: bytes, at: int)
     at = min(at, len(data))
     res = parse_uapi("wgfxg0", data[:at] + noise + data[at:], FP)
     for raw in res.peers.values():
-        try:
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
             parse_uapi_peer("wgfxg0", raw, FP)
-        except (ValueError, UnicodeDecodeError):
-            pass
 
 
 def test_fingerprints_are_keyed() -> None:

@@ -101,7 +101,10 @@ class DuckdbStoreSink:
         if result.events or result.sessions or result.peers:
             log.info(
                 "retention removed %d events, %d sessions, %d peers older than %s",
-                result.events, result.sessions, result.peers, result.cutoff.isoformat(),
+                result.events,
+                result.sessions,
+                result.peers,
+                result.cutoff.isoformat(),
             )
         return result
 

@@ -154,7 +154,9 @@ class Store:
             meta = dict(con.execute("SELECT key, value FROM store_meta").fetchall())
         except duckdb.Error as exc:
             self._con.close()
-            raise StoreError(f"cannot create the store's tables: {exc}", location=Location(self.path)) from exc
+            raise StoreError(
+                f"cannot create the store's tables: {exc}", location=Location(self.path)
+            ) from exc
         version = int(meta.get("schema_version", schema.SCHEMA_VERSION))
         if version > schema.SCHEMA_VERSION:
             self._con.close()

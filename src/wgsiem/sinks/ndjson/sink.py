@@ -55,7 +55,9 @@ class NdjsonSink:
         cls, config: NdjsonSinkConfig, registry: TelemetryRegistry, *, component_id: str = "ndjson"
     ) -> NdjsonSink:
         """Register telemetry and open the output (raises :class:`WgsiemError` with a fix if it cannot)."""
-        sink = cls(config, registry.register(component_id, "sink", cls.component_type), component_id=component_id)
+        sink = cls(
+            config, registry.register(component_id, "sink", cls.component_type), component_id=component_id
+        )
         sink._open()
         return sink
 
@@ -157,13 +159,17 @@ class NdjsonSink:
         try:
             await asyncio.to_thread(self._write_lines, batch)
         except OSError as exc:
-            raise SinkIOError(f"NDJSON write failed: {exc.strerror}", location=Location(self.config.path)) from exc
+            raise SinkIOError(
+                f"NDJSON write failed: {exc.strerror}", location=Location(self.config.path)
+            ) from exc
 
     async def flush(self) -> None:
         try:
             await asyncio.to_thread(self._fsync)
         except OSError as exc:
-            raise SinkIOError(f"NDJSON fsync failed: {exc.strerror}", location=Location(self.config.path)) from exc
+            raise SinkIOError(
+                f"NDJSON fsync failed: {exc.strerror}", location=Location(self.config.path)
+            ) from exc
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close)
@@ -174,11 +180,15 @@ class NdjsonSink:
             raise SinkIOError("NDJSON output is not open", location=Location(self.config.path))
         try:
             os.fstat(self._fd)
-            if not self._stdout and not os.access(os.path.dirname(os.path.abspath(self.config.path)), os.W_OK):
+            if not self._stdout and not os.access(
+                os.path.dirname(os.path.abspath(self.config.path)), os.W_OK
+            ):
                 raise SinkIOError(
                     "NDJSON directory is not writable (rotation would fail)",
                     location=Location(self.config.path),
                     fix="give the wgsiem user write access to the directory",
                 )
         except OSError as exc:
-            raise SinkIOError(f"NDJSON output unusable: {exc.strerror}", location=Location(self.config.path)) from exc
+            raise SinkIOError(
+                f"NDJSON output unusable: {exc.strerror}", location=Location(self.config.path)
+            ) from exc

@@ -123,12 +123,6 @@ def _b64_to_hex(key: str) -> bytes:
     return base64.b64decode(key).hex().encode()
 
 
-def _hex_to_b64(key: bytes) -> bytes:
-    import base64
-
-    return base64.b64encode(bytes.fromhex(key.decode())).decode().encode()
-
-
 class Differ:
     """Keeps per-interface, per-peer state and turns each new snapshot into :class:`Change` records."""
 
@@ -179,11 +173,10 @@ class Differ:
         """Re-key restored state when the reader format changed (hex UAPI keys ↔ base64 dump keys)."""
         if iface.peer_format == fmt:
             return
-        conv = _b64_to_hex if fmt == "uapi" else _hex_to_b64
         renamed: dict[bytes, bytes] = {}
         new: dict[bytes, _Peer] = {}
         for old_key, st in iface.peers.items():
-            key = conv(st.rec.public_key) if fmt == "uapi" else st.rec.public_key.encode()
+            key = _b64_to_hex(st.rec.public_key) if fmt == "uapi" else st.rec.public_key.encode()
             renamed[old_key] = key
             st.raw_hash = 0
             new[key] = st
@@ -450,9 +443,13 @@ class Differ:
                 rec.endpoint,
                 now,
             )
-        if rec.endpoint and st.session_id is not None and rec.endpoint not in st.session_endpoints:
-            if len(st.session_endpoints) < MAX_SESSION_ENDPOINTS:
-                st.session_endpoints.append(rec.endpoint)
+        if (
+            rec.endpoint
+            and st.session_id is not None
+            and rec.endpoint not in st.session_endpoints
+            and len(st.session_endpoints) < MAX_SESSION_ENDPOINTS
+        ):
+            st.session_endpoints.append(rec.endpoint)
 
         # counters: never a negative delta
         reset = rec.rx_bytes < old.rx_bytes or rec.tx_bytes < old.tx_bytes

@@ -123,7 +123,7 @@ def parse_dump(data: bytes, fp: Fingerprinter, *, origin: str = "wg show all dum
                 ParseError(
                     f"bad dump line: {exc}",
                     location=Location(origin, line=lineno, column=1, offset=line_offset),
-                    fix="the line was skipped; check the WireGuard tools version and report it if it persists",
+                    fix="the line was skipped; check the wireguard-tools version, report it if it persists",
                 )
             )
     return result

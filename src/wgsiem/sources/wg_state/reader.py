@@ -194,11 +194,11 @@ class StateReader:
                 except SourceError as exc:
                     errors.append(exc.render())
                     data = b""
-                res = parse_dump(data, self.fp)
-                for e in res.errors:
+                dres = parse_dump(data, self.fp)
+                for e in dres.errors:
                     errors.append(e.render())
-                self.parse_errors += len(res.errors)
-                for name, si in res.interfaces.items():
+                self.parse_errors += len(dres.errors)
+                for name, si in dres.interfaces.items():
                     if name in interfaces or not self._wanted(name):
                         continue
                     si.implementation = "kernel" if name not in uapi else "userspace"

@@ -116,7 +116,9 @@ def parse_uapi(name: str, data: bytes, fp: Fingerprinter) -> UapiParseResult:
             key = chunk[:64]
             if len(chunk) < 65 or chunk[64:65] != b"\n" or not _HEX.issuperset(key):
                 errors.append(
-                    ParseError("peer block with a malformed public key", location=Location(origin, offset=start))
+                    ParseError(
+                        "peer block with a malformed public key", location=Location(origin, offset=start)
+                    )
                 )
             elif key in peers:
                 errors.append(ParseError("duplicate peer", location=Location(origin, offset=start)))
