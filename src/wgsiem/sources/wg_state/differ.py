@@ -354,12 +354,15 @@ class Differ:
         peers = iface.peers
         failed_new = 0
         expiry = self.settings.session_expiry_secs
-        for key, raw in si.peers.items():
+        get = peers.get
+        snap_peers = si.peers
+        # the hot loop of a poll: one dict lookup and one hash per peer, no other Python work
+        changed = [k for k, raw in snap_peers.items() if (st0 := get(k)) is None or st0.raw_hash != hash(raw)]
+        stats.peers_unchanged += len(snap_peers) - len(changed)
+        for key in changed:
+            raw = snap_peers[key]
             h = hash(raw)
-            st = peers.get(key)
-            if st is not None and st.raw_hash == h:
-                stats.peers_unchanged += 1
-                continue
+            st = get(key)
             try:
                 rec = self._parse(si, raw)
             except (ValueError, UnicodeDecodeError, IndexError) as exc:

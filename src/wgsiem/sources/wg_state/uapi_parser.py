@@ -9,6 +9,7 @@ parsed only when it changed.
 from __future__ import annotations
 
 import base64
+import operator
 from dataclasses import dataclass, field
 
 from wgsiem.errors import Location, ParseError
@@ -18,6 +19,8 @@ __all__ = ["UapiParseResult", "hex_to_b64", "parse_uapi", "parse_uapi_peer"]
 
 _ZERO_KEY = "0" * 64
 _HEX = frozenset(b"0123456789abcdef")
+_KEY = operator.itemgetter(slice(0, 64))
+_NL_AFTER_KEY = operator.methodcaller("startswith", b"\n", 64)
 
 
 def hex_to_b64(hex_key: str) -> str:
@@ -105,8 +108,9 @@ def parse_uapi(name: str, data: bytes, fp: Fingerprinter) -> UapiParseResult:
         info = None
         errors.append(ParseError(f"bad interface section: {exc}", location=Location(origin, offset=0)))
     result = UapiParseResult(info=info, errno=errno, errors=errors)
-    peers = dict(zip([c[:64] for c in chunks], chunks, strict=True))
-    if len(peers) != len(chunks) or any(c[64:65] != b"\n" for c in chunks):
+    # C-level loops (map/itemgetter/methodcaller): this runs over every peer on every poll
+    peers = dict(zip(map(_KEY, chunks), chunks, strict=True))
+    if len(peers) != len(chunks) or not all(map(_NL_AFTER_KEY, chunks)):
         # rare path: find the bad blocks one by one, with their offsets
         peers = {}
         offset = len(header)
