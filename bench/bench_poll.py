@@ -33,7 +33,7 @@ from wgsiem.lab.topology import LabSpec
 from wgsiem.lab.uapi import uapi_set
 from wgsiem.sources.wg_state.differ import Differ
 from wgsiem.sources.wg_state.normalize import to_ecs
-from wgsiem.sources.wg_state.reader import discover_uapi, read_uapi_blocking
+from wgsiem.sources.wg_state.reader import discover_uapi, kernel_wireguard_links, read_uapi_blocking
 from wgsiem.sources.wg_state.records import Fingerprinter, Snapshot, SnapshotInterface
 from wgsiem.sources.wg_state.uapi_parser import parse_uapi
 
@@ -63,7 +63,10 @@ def mutate(interface: str, keys: list[str], fraction: float, rnd: random.Random,
 def poll(fp: Fingerprinter, differ: Differ, socks: dict[str, str]) -> tuple[float, float, int]:
     """One poll as the source does it; returns (read secs, parse+diff+emit secs, changes)."""
     t0 = time.perf_counter()
-    raw = {name: read_uapi_blocking(path) for name, path in socks.items()}
+    # what StateReader.read() does: list sockets, check for kernel links, read each interface
+    found = discover_uapi(["/var/run/wireguard", "/run/wireguard"])
+    kernel_wireguard_links()
+    raw = {name: read_uapi_blocking(found[name]) for name in socks}
     t1 = time.perf_counter()
     ifaces = {}
     for name, data in raw.items():

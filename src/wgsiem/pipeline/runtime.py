@@ -32,7 +32,7 @@ import signal
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from wgsiem.errors import ConfigError, WgsiemError
 from wgsiem.event import Envelope, Processor
@@ -433,10 +433,11 @@ class Pipeline:
                     except Exception as exc:
                         self._source_tel[src.component_id].error(type(exc).__name__, "save_state", str(exc))
         finally:
-            for task in (stop_task, *source_tasks, *sink_tasks):
+            leftovers: list[asyncio.Task[Any]] = [stop_task, *source_tasks, *sink_tasks]
+            for task in leftovers:
                 if not task.done():
                     task.cancel()
-            await asyncio.gather(stop_task, *source_tasks, *sink_tasks, return_exceptions=True)
+            await asyncio.gather(*leftovers, return_exceptions=True)
 
 
 def install_signal_handlers(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Callable[[], None]:

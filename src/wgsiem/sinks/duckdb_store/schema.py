@@ -242,7 +242,9 @@ batch), "OR IGNORE" for the exact path. No ORDER BY: ``raw`` is scanned in file 
 of kilobyte rows (a test holds this). ``now()`` is the transaction's start: the ingest time, used
 when ``@timestamp`` is missing or unparsable (``ts_defaulted`` records that)."""
 
-# ---- derived tables: events with seq in ({lo}, {hi}] are folded in, in seq (arrival) order -----------
+# ---- derived tables: events with seq in ({lo}, {hi}] are folded in ---------------------------------
+# "Last" means latest by @timestamp, arrival (seq) breaking ties — one poll stamps several events with
+# the same time — so the result is the same however the events were split into batches and folds.
 # (MERGE cannot be prepared, so the two integers are formatted in.)
 
 _NEW_EVENTS = "FROM events WHERE seq > {lo} AND seq <= {hi}"
@@ -274,14 +276,14 @@ USING (
         interface, peer_key,
         min(ts) AS first_seen,
         max(ts) AS last_seen,
-        arg_max(endpoint, seq) FILTER (WHERE endpoint IS NOT NULL) AS endpoint,
-        arg_max(allowed_ips, seq) FILTER (WHERE allowed_ips IS NOT NULL) AS allowed_ips,
-        arg_max(latest_handshake, seq) FILTER (WHERE latest_handshake IS NOT NULL) AS latest_handshake,
-        arg_max(peer_rx_bytes, seq) FILTER (WHERE peer_rx_bytes IS NOT NULL) AS rx_bytes,
-        arg_max(peer_tx_bytes, seq) FILTER (WHERE peer_tx_bytes IS NOT NULL) AS tx_bytes,
-        arg_max(action = 'session-started', seq)
+        arg_max(endpoint, (ts, seq)) FILTER (WHERE endpoint IS NOT NULL) AS endpoint,
+        arg_max(allowed_ips, (ts, seq)) FILTER (WHERE allowed_ips IS NOT NULL) AS allowed_ips,
+        arg_max(latest_handshake, (ts, seq)) FILTER (WHERE latest_handshake IS NOT NULL) AS latest_handshake,
+        arg_max(peer_rx_bytes, (ts, seq)) FILTER (WHERE peer_rx_bytes IS NOT NULL) AS rx_bytes,
+        arg_max(peer_tx_bytes, (ts, seq)) FILTER (WHERE peer_tx_bytes IS NOT NULL) AS tx_bytes,
+        arg_max(action = 'session-started', (ts, seq))
             FILTER (WHERE action IN ('session-started', 'session-ended', 'peer-removed')) AS session_open,
-        arg_max_null(CASE WHEN action = 'peer-removed' THEN ts END, seq)
+        arg_max_null(CASE WHEN action = 'peer-removed' THEN ts END, (ts, seq))
             FILTER (WHERE action IN ('peer-removed', 'peer-added')) AS removed_at,
         coalesce(bool_or(action IN ('peer-removed', 'peer-added')), false) AS presence_changed
     {_NEW_EVENTS} AND interface IS NOT NULL AND peer_key IS NOT NULL
@@ -328,27 +330,29 @@ MERGE INTO sessions AS s
 USING (
     SELECT
         session_id,
-        arg_max(interface, seq) FILTER (WHERE interface IS NOT NULL) AS interface,
-        arg_max(peer_key, seq) FILTER (WHERE peer_key IS NOT NULL) AS peer_key,
+        arg_max(interface, (ts, seq)) FILTER (WHERE interface IS NOT NULL) AS interface,
+        arg_max(peer_key, (ts, seq)) FILTER (WHERE peer_key IS NOT NULL) AS peer_key,
         coalesce(min(session_start), min(ts) FILTER (WHERE action = 'session-started'), min(ts)) AS "start",
         max(ts) AS last_seen,
         bool_or({_ENDED}) AS ended,
-        arg_max(coalesce(session_end, ts), seq) FILTER (WHERE {_ENDED}) AS "end",
-        arg_max(session_duration_secs, seq)
+        arg_max(coalesce(session_end, ts), (ts, seq)) FILTER (WHERE {_ENDED}) AS "end",
+        arg_max(session_duration_secs, (ts, seq))
             FILTER (WHERE {_ENDED} AND session_duration_secs IS NOT NULL) AS duration_secs,
-        arg_max(session_rx_bytes, seq) FILTER (WHERE {_ENDED} AND session_rx_bytes IS NOT NULL) AS final_rx,
-        arg_max(session_tx_bytes, seq) FILTER (WHERE {_ENDED} AND session_tx_bytes IS NOT NULL) AS final_tx,
+        arg_max(session_rx_bytes, (ts, seq))
+            FILTER (WHERE {_ENDED} AND session_rx_bytes IS NOT NULL) AS final_rx,
+        arg_max(session_tx_bytes, (ts, seq))
+            FILTER (WHERE {_ENDED} AND session_tx_bytes IS NOT NULL) AS final_tx,
         sum(transfer_rx_bytes) FILTER (WHERE action = 'transfer') AS delta_rx,
         sum(transfer_tx_bytes) FILTER (WHERE action = 'transfer') AS delta_tx,
         wgs_dedup(list_concat(
-            coalesce(list(endpoint ORDER BY seq) FILTER (WHERE endpoint IS NOT NULL), []),
-            coalesce(arg_max(session_endpoints, seq)
+            coalesce(list(endpoint ORDER BY ts, seq) FILTER (WHERE endpoint IS NOT NULL), []),
+            coalesce(arg_max(session_endpoints, (ts, seq))
                 FILTER (WHERE {_ENDED} AND session_endpoints IS NOT NULL), [])
         )) AS endpoints,
-        arg_max(session_end_reason, seq) FILTER (WHERE {_ENDED} AND session_end_reason IS NOT NULL)
+        arg_max(session_end_reason, (ts, seq)) FILTER (WHERE {_ENDED} AND session_end_reason IS NOT NULL)
             AS end_reason,
-        arg_max(tunnel_ip, seq) FILTER (WHERE tunnel_ip IS NOT NULL) AS tunnel_ip,
-        arg_max(endpoint, seq) FILTER (WHERE endpoint IS NOT NULL) AS last_endpoint
+        arg_max(tunnel_ip, (ts, seq)) FILTER (WHERE tunnel_ip IS NOT NULL) AS tunnel_ip,
+        arg_max(endpoint, (ts, seq)) FILTER (WHERE endpoint IS NOT NULL) AS last_endpoint
     {_NEW_EVENTS} AND session_id IS NOT NULL
         AND action IN ({", ".join(sql_str(a) for a in SESSION_ACTIONS)})
     GROUP BY session_id

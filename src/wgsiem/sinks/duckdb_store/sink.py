@@ -5,6 +5,9 @@ Why: DuckDB calls block (they release the GIL while they run), so each goes thro
 used by two threads at once. The pipeline's flush (about once a second) folds pending events into
 ``sessions``/``peers``, which bounds how stale those tables can look to a :meth:`reader`.
 
+Each document is serialized once per process: the sink takes the NDJSON line the NDJSON encoder
+memoized on the envelope (or makes it), and the store stores that text.
+
 Telemetry: events the store already held are dropped with reason "duplicate"; documents it rejects
 with their reason ("missing_event_id", "unserializable", "too_large"). A database failure raises, and
 the pipeline retries the batch (safe: the batch is one transaction and ``event.id`` de-duplicates).
@@ -17,12 +20,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from wgsiem.event import Envelope
 from wgsiem.pipeline.telemetry import ComponentTelemetry, TelemetryRegistry
+from wgsiem.sinks.ndjson.encoder import EncodeError, encode
 
 from .config import DuckdbStoreConfig
-from .store import RetentionResult, Store
+from .store import IngestResult, RetentionResult, Store
 
 __all__ = ["DuckdbStoreSink"]
 
@@ -67,12 +72,22 @@ class DuckdbStoreSink:
         registry: TelemetryRegistry,
         *,
         component_id: str = "store",
-        **kwargs: object,
+        batch_max_events: int = 5_000,
+        retention_interval_secs: float = 3600.0,
+        clock: Callable[[], float] = time.time,
     ) -> DuckdbStoreSink:
         """Register telemetry and open (or create) the store; raises ``StoreError`` with a fix."""
         store = Store.open(config.path, retention_days=config.retention_days)
         tel = registry.register(component_id, "sink", cls.component_type)
-        return cls(config, store, tel, component_id=component_id, **kwargs)  # type: ignore[arg-type]
+        return cls(
+            config,
+            store,
+            tel,
+            component_id=component_id,
+            batch_max_events=batch_max_events,
+            retention_interval_secs=retention_interval_secs,
+            clock=clock,
+        )
 
     def reader(self) -> Store:
         """A read-only handle for another thread of this process (the web API)."""
@@ -89,10 +104,11 @@ class DuckdbStoreSink:
             await self.enforce_retention()
 
     async def enforce_retention(self) -> RetentionResult | None:
-        """Delete what is older than ``retention_days``; failures are counted (stage "retention")."""
+        """Delete what is older than ``retention_days``, then checkpoint; failures counted ("retention")."""
         try:
             async with self._lock:
                 result = await asyncio.to_thread(self.store.enforce_retention, self._clock())
+                await asyncio.to_thread(self.store.checkpoint)
         except Exception as exc:
             self.telemetry.error(type(exc).__name__, "retention", str(exc))
             log.error("store retention failed: %s", exc)
@@ -109,15 +125,24 @@ class DuckdbStoreSink:
         return result
 
     async def write(self, batch: list[Envelope]) -> None:
-        docs = [env.data for env in batch]
         async with self._lock:
-            result = await asyncio.to_thread(self.store.ingest, docs)
+            result = await asyncio.to_thread(self._ingest, batch)
         tel = self.telemetry
         if result.duplicates:
             tel.drop("duplicate", result.duplicates)
         for reason, n in result.rejected.items():
             tel.drop(reason, n)
         self.defaulted_ts += result.defaulted_ts
+
+    def _ingest(self, batch: list[Envelope]) -> IngestResult:
+        items: list[tuple[dict[str, Any], bytes | None]] = []
+        for env in batch:
+            try:
+                line: bytes | None = encode(env)  # memoized: the NDJSON sink may have encoded it already
+            except EncodeError:
+                line = None  # the store tries itself, and counts it as "unserializable"
+            items.append((env.data, line))
+        return self.store.ingest_encoded(items)
 
     async def flush(self) -> None:
         """Fold pending events into ``sessions``/``peers`` (each ingest is already committed)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import time
@@ -24,6 +25,8 @@ from wgsiem.sources.wg_state.reader import StateReader
 from wgsiem.sources.wg_state.records import Fingerprinter
 
 __all__ = ["PollTiming", "WgStateSource", "load_fingerprint_secret"]
+
+log = logging.getLogger("wgsiem.sources.wg_state")
 
 Emit = Callable[[list[Envelope]], Awaitable[None]]
 
@@ -163,11 +166,33 @@ class WgStateSource:
         next_poll = time.monotonic()
         try:
             while not stop.is_set():
+                started = time.monotonic()
                 try:
                     envs = await self.poll_once()
                 except SourceError as exc:
                     self.telemetry.error("read", "poll", exc.render())
+                    log.warning("%s: %s", self.component_id, exc.render())
                     envs = []
+                took = time.monotonic() - started
+                t = self.last_poll
+                if self.polls == 1:
+                    log.info(
+                        "%s: first poll: %d interface(s), %d peer(s), %d event(s) in %.2fs",
+                        self.component_id,
+                        t.interfaces,
+                        t.peers,
+                        t.changes,
+                        took,
+                    )
+                elif took > interval:
+                    log.warning(
+                        "%s: a poll of %d peers took %.2fs, longer than poll_interval_secs=%s; "
+                        "raise the interval or watch fewer interfaces",
+                        self.component_id,
+                        t.peers,
+                        took,
+                        interval,
+                    )
                 if envs:
                     self.telemetry.sent += len(envs)
                     await emit(envs)
