@@ -57,11 +57,7 @@ def query_store(path: Path | Store, name: str, params: dict[str, Any]) -> Any:
             after = params.get("after")
             tail = params.get("tail")
             if tail is not None and after is None:
-                counts = store.counts()
-                total = counts.get("events", 0)
-                # seq is monotonic: the last `tail` events are those past the (total - tail)th
-                rows = store.query_events(action=params.get("action") or None, limit=10**9)
-                return rows[-int(tail) :] if total else []
+                return store.query_events(action=params.get("action") or None, tail=int(tail))
             return store.query_events(
                 since_epoch=_f(params, "since"),
                 after_rowid=int(after) if after not in (None, "") else None,
