@@ -16,7 +16,11 @@ if ! has_wg; then
   echo "==> no WireGuard interface on this host: building the demo lab"
   .venv/bin/wgsiem lab up --name demo --clients 3 --state-dir "$STATE/lab"
   trap '.venv/bin/wgsiem lab down --name demo --state-dir "$STATE/lab" >/dev/null 2>&1 || true; kill %1 2>/dev/null || true' EXIT
-  .venv/bin/wgsiem lab demo --name demo --state-dir "$STATE/lab" >"$STATE/lab-demo.log" 2>&1 &
+  # the scenario starts once wgsiem answers, so its first poll sees the lab idle and every change after
+  (
+    for _ in $(seq 600); do [ -S "$STATE/api.sock" ] && break; sleep 0.1; done
+    exec .venv/bin/wgsiem lab demo --name demo --state-dir "$STATE/lab"
+  ) >"$STATE/lab-demo.log" 2>&1 &
   ARGS+=(--poll-interval 2 --interface wgdemog0)
 fi
 echo "==> events: $STATE/events.ndjson   store: $STATE/wgsiem.duckdb"

@@ -17,7 +17,7 @@ from typing import Any
 
 from wgsiem.api.server import ApiServer
 from wgsiem.config.model import Config
-from wgsiem.errors import StoreError, WgsiemError
+from wgsiem.errors import Location, StoreError, WgsiemError
 from wgsiem.pipeline.runtime import Pipeline, install_signal_handlers
 from wgsiem.pipeline.telemetry import TelemetryRegistry
 from wgsiem.sinks.duckdb_store.config import DuckdbStoreConfig
@@ -98,8 +98,15 @@ class Service:
         self.started_at = time.time()
 
     def build(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.state_dir, 0o700)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.state_dir, 0o700)
+        except OSError as exc:
+            raise WgsiemError(
+                f"cannot use the state directory: {exc.strerror}",
+                location=Location(str(self.state_dir)),
+                fix="run wgsiem as root (reading WireGuard state needs it) or pass --state-dir DIR",
+            ) from exc
         for sid, scfg in self.cfg.sources.items():
             tel = self.registry.register(sid, "source", scfg.type)
             self.sources[sid] = WgStateSource(
