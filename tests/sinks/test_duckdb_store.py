@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -538,14 +539,10 @@ def _shared_store() -> Store:
     return _STORE[0]
 
 
-def test_scratch_directory_is_private_recreated_if_removed_and_gone_after_close() -> None:
-    s = Store.memory()
-    scratch = Path(s._batch_file).parent
-    assert oct(scratch.stat().st_mode & 0o777) == "0o700"
-    s.ingest([doc("handshake", 0)])
-    for f in scratch.iterdir():
-        f.unlink()
-    scratch.rmdir()  # as a tmp cleaner would
-    assert s.ingest([doc("handshake", 1)]).inserted == 1
-    s.close()
-    assert not scratch.exists()
+def test_doc_column_holds_the_serialized_line_without_its_newline(store: Store) -> None:
+    d = doc("handshake", 0)
+    line = orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE)  # as the NDJSON encoder memoizes it
+    other = doc("handshake", 1)
+    assert store.ingest_encoded([(d, line), (other, None)]).inserted == 2
+    stored = store._con.execute("SELECT doc FROM events ORDER BY seq").fetchall()
+    assert [row[0] for row in stored] == [line[:-1].decode(), orjson.dumps(other).decode()]

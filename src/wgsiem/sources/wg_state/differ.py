@@ -33,6 +33,22 @@ from wgsiem.sources.wg_state.uapi_parser import parse_uapi_peer
 __all__ = ["Change", "DiffSettings", "Differ", "DifferStats"]
 
 MAX_SESSION_ENDPOINTS = 16
+# per-peer fields persisted across restarts, in file order (after the public record fields)
+_PERSISTED = (
+    "first_seen",
+    "last_seen",
+    "last_activity",
+    "session_id",
+    "session_start",
+    "session_hs",
+    "session_rx",
+    "session_tx",
+    "session_endpoints",
+    "session_observed_start",
+    "pending_rx",
+    "pending_tx",
+    "pending_since",
+)
 STATE_VERSION = 1
 
 
@@ -573,19 +589,7 @@ class Differ:
                         r.rx_bytes,
                         r.tx_bytes,
                         r.persistent_keepalive,
-                        st.first_seen,
-                        st.last_seen,
-                        st.last_activity,
-                        st.session_id,
-                        st.session_start,
-                        st.session_hs,
-                        st.session_rx,
-                        st.session_tx,
-                        st.session_endpoints,
-                        st.session_observed_start,
-                        st.pending_rx,
-                        st.pending_tx,
-                        st.pending_since,
+                        *(getattr(st, f) for f in _PERSISTED),
                     ]
                 )
             ifaces[name] = {
@@ -614,20 +618,8 @@ class Differ:
             for p in d["peers"]:
                 rec = PeerRecord(name, p[0], p[1], p[2], p[3], tuple(p[4]), p[5], p[6], p[7], p[8])
                 st = _Peer(rec, 0, p[9])
-                (
-                    st.last_seen,
-                    st.last_activity,
-                    st.session_id,
-                    st.session_start,
-                    st.session_hs,
-                    st.session_rx,
-                    st.session_tx,
-                    st.session_endpoints,
-                    st.session_observed_start,
-                    st.pending_rx,
-                    st.pending_tx,
-                    st.pending_since,
-                ) = p[10:22]
+                for f, v in zip(_PERSISTED, p[9:], strict=True):
+                    setattr(st, f, v)
                 key = rec.public_key.encode()
                 iface.peers[key] = st
                 if st.session_id is not None:
