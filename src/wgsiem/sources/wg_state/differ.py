@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import not_
 from typing import Any
 
 from wgsiem.event import event_id
@@ -27,6 +29,7 @@ from wgsiem.sources.wg_state.records import (
     PeerRecord,
     Snapshot,
     SnapshotInterface,
+    record_keys,
 )
 from wgsiem.sources.wg_state.uapi_parser import parse_uapi_peer
 
@@ -93,7 +96,6 @@ class _Peer:
         "pending_rx",
         "pending_since",
         "pending_tx",
-        "raw_hash",
         "rec",
         "session_endpoints",
         "session_hs",
@@ -104,9 +106,8 @@ class _Peer:
         "session_tx",
     )
 
-    def __init__(self, rec: PeerRecord, raw_hash: int, now: float) -> None:
+    def __init__(self, rec: PeerRecord, now: float) -> None:
         self.rec = rec
-        self.raw_hash = raw_hash
         self.first_seen = now
         self.last_seen = now
         self.last_activity = float(rec.latest_handshake)
@@ -123,7 +124,7 @@ class _Peer:
 
 
 class _Iface:
-    __slots__ = ("gone_since", "implementation", "info", "peer_format", "peers")
+    __slots__ = ("gone_since", "hashes", "implementation", "info", "peer_format", "peers")
 
     def __init__(self, info: InterfaceRecord, implementation: str, peer_format: str) -> None:
         self.info = info
@@ -131,6 +132,8 @@ class _Iface:
         self.peer_format = peer_format
         self.peers: dict[bytes, _Peer] = {}
         self.gone_since: float | None = None
+        # hashes of the raw records of the previous poll: a record whose hash is here is unchanged
+        self.hashes: set[int] = set()
 
 
 def _b64_to_hex(key: str) -> bytes:
@@ -194,10 +197,10 @@ class Differ:
         for old_key, st in iface.peers.items():
             key = _b64_to_hex(st.rec.public_key) if fmt == "uapi" else st.rec.public_key.encode()
             renamed[old_key] = key
-            st.raw_hash = 0
             new[key] = st
         iface.peers = new
         iface.peer_format = fmt
+        iface.hashes = set()  # re-parse everything once in the new format
         name = iface.info.name
         # session deadlines and pending transfers refer to peers by key: follow the rename
         self._expiry = [(d, n, renamed.get(k, k) if n == name else k, sid) for d, n, k, sid in self._expiry]
@@ -298,7 +301,7 @@ class Differ:
             if iface is None:
                 iface = _Iface(si.info, si.implementation, si.peer_format)
                 self.ifaces[name] = iface
-                self._change(out, "interface-added", now, iface, None, {"peer_count": len(si.peers)}, now)
+                self._change(out, "interface-added", now, iface, None, {"peer_count": len(si.records)}, now)
                 initial = True
             else:
                 initial = False
@@ -306,7 +309,9 @@ class Differ:
                 iface.implementation = si.implementation
                 if iface.gone_since is not None:
                     iface.info = si.info
-                    self._change(out, "interface-added", now, iface, None, {"peer_count": len(si.peers)}, now)
+                    self._change(
+                        out, "interface-added", now, iface, None, {"peer_count": len(si.records)}, now
+                    )
                     iface.gone_since = None
                 self._diff_interface(out, iface, si.info, now)
             self._diff_peers(out, iface, si, now, initial and not self.initialized)
@@ -371,13 +376,14 @@ class Differ:
         failed_new = 0
         expiry = self.settings.session_expiry_secs
         get = peers.get
-        snap_peers = si.peers
-        # the hot loop of a poll: one dict lookup and one hash per peer, no other Python work
-        changed = [k for k, raw in snap_peers.items() if (st0 := get(k)) is None or st0.raw_hash != hash(raw)]
-        stats.peers_unchanged += len(snap_peers) - len(changed)
-        for key in changed:
-            raw = snap_peers[key]
-            h = hash(raw)
+        records = si.records
+        # The hot path of a poll, all C-level loops: hash every raw record and keep those whose hash the
+        # previous poll did not see. Only they are split into a key and parsed.
+        hashes = list(map(hash, records))
+        changed = list(compress(records, map(not_, map(iface.hashes.__contains__, hashes))))
+        iface.hashes = set(hashes)
+        stats.peers_unchanged += len(records) - len(changed)
+        for key, raw in zip(record_keys(si.peer_format, changed), changed, strict=True):
             st = get(key)
             try:
                 rec = self._parse(si, raw)
@@ -389,7 +395,7 @@ class Differ:
                 continue
             stats.peers_parsed += 1
             if st is None:
-                st = _Peer(rec, h, now)
+                st = _Peer(rec, now)
                 peers[key] = st
                 self._change(
                     out, "peer-added", now, iface, rec, {"initial_sync": initial}, rec.public_key, now
@@ -406,10 +412,10 @@ class Differ:
                     self._pending.add((iface.info.name, key))
                 continue
             self._diff_peer(out, iface, key, st, rec, now)
-            st.raw_hash = h
         # every snapshot peer is now in ``peers`` (bar unparseable new ones): any surplus was removed
-        if len(peers) + failed_new > len(si.peers):
-            for key in [k for k in peers if k not in si.peers]:
+        if len(peers) + failed_new > len(records):
+            present = set(record_keys(si.peer_format, records))
+            for key in [k for k in peers if k not in present]:
                 st = peers.pop(key)
                 self._end_session(out, iface, key, st, "peer-removed", now)
                 self._flush_transfer(out, iface, key, st, now)
@@ -617,7 +623,7 @@ class Differ:
             iface.gone_since = d.get("gone_since")
             for p in d["peers"]:
                 rec = PeerRecord(name, p[0], p[1], p[2], p[3], tuple(p[4]), p[5], p[6], p[7], p[8])
-                st = _Peer(rec, 0, p[9])
+                st = _Peer(rec, p[9])
                 for f, v in zip(_PERSISTED, p[9:], strict=True):
                     setattr(st, f, v)
                 key = rec.public_key.encode()

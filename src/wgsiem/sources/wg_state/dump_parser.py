@@ -11,6 +11,8 @@ never stored.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import methodcaller
 
 from wgsiem.errors import Location, ParseError
 from wgsiem.sources.wg_state.records import (
@@ -23,6 +25,7 @@ from wgsiem.sources.wg_state.records import (
 __all__ = ["DumpParseResult", "parse_dump", "parse_dump_peer"]
 
 NONE = b"(none)"
+_COUNT_TABS = methodcaller("count", b"\t")
 
 
 @dataclass(slots=True)
@@ -83,47 +86,66 @@ def parse_dump_peer(line: bytes, fp: Fingerprinter) -> PeerRecord:
 
 
 def parse_dump(data: bytes, fp: Fingerprinter, *, origin: str = "wg show all dump") -> DumpParseResult:
-    """Split the dump into interfaces and raw peer lines; peer lines are validated lazily by the differ.
+    """Split the dump into interfaces and raw peer lines; peer lines are parsed lazily by the differ.
 
-    Only the line shape (column count, interface known, key token) is checked here so that a poll of
-    100k peers stays cheap; full peer parsing happens for the lines that changed.
+    Only the line shape is checked here (column count, the line belongs to the interface above it) and
+    with C-level loops, so that a poll of 100k peers stays cheap; a peer line is fully parsed when it
+    changed. A bad line is reported with its line number and skipped; the lines around it are kept.
     """
     result = DumpParseResult()
-    current: SnapshotInterface | None = None
-    offset = 0
-    for lineno, line in enumerate(data.split(b"\n"), start=1):
-        line_offset = offset
-        offset += len(line) + 1
-        if not line:
-            continue
-        ntabs = line.count(b"\t")
-        try:
-            if ntabs == 8:
-                tab = line.index(b"\t")
-                iface = line[:tab]
-                if current is None or iface != current.info.name.encode():
-                    raise ValueError("peer line for an interface with no interface line before it")
-                key_end = line.index(b"\t", tab + 1)
-                key = line[tab + 1 : key_end]
-                if len(key) != 44:
-                    raise ValueError("peer public key is not 44 characters of base64")
-                if key in current.peers:
-                    raise ValueError("duplicate peer")
-                current.peers[key] = line
-            elif ntabs == 4:
-                info = _interface_from_cols(line.split(b"\t"), fp)
-                if info.name in result.interfaces:
-                    raise ValueError("duplicate interface")
-                current = SnapshotInterface(info=info, implementation="unknown", peer_format="dump", peers={})
-                result.interfaces[info.name] = current
-            else:
-                raise ValueError(f"line has {ntabs + 1} columns, expected 5 (interface) or 9 (peer)")
-        except (ValueError, UnicodeDecodeError) as exc:
-            result.errors.append(
-                ParseError(
-                    f"bad dump line: {exc}",
-                    location=Location(origin, line=lineno, column=1, offset=line_offset),
-                    fix="the line was skipped; check the wireguard-tools version, report it if it persists",
-                )
+    lines = data.split(b"\n")
+    tabs = list(map(_COUNT_TABS, lines))
+    # line indices that are not peer lines: interface lines, blank lines, garbage
+    marks = [i for i, n in enumerate(tabs) if n != 8]
+    offsets: list[int] | None = None
+
+    def error(i: int, what: str) -> None:
+        nonlocal offsets
+        if offsets is None:
+            offsets = list(accumulate((len(x) + 1 for x in lines), initial=0))
+        result.errors.append(
+            ParseError(
+                f"bad dump line: {what}",
+                location=Location(origin, line=i + 1, column=1, offset=offsets[i]),
+                fix="the line was skipped; check the wireguard-tools version, report it if it persists",
             )
+        )
+
+    current: SnapshotInterface | None = None
+    bounds = [*marks, len(lines)]
+    if not marks or marks[0] != 0:
+        bounds.insert(0, -1)  # peer lines before any interface line
+    for k in range(len(bounds) - 1):
+        i, j = bounds[k], bounds[k + 1]
+        if i >= 0:
+            line = lines[i]
+            if not line:
+                pass
+            elif tabs[i] == 4:
+                current = None  # a new device block; its peers are orphans if its line is bad
+                try:
+                    info = _interface_from_cols(line.split(b"\t"), fp)
+                    if info.name in result.interfaces:
+                        raise ValueError("duplicate interface")
+                    current = SnapshotInterface(info, "unknown", "dump", [])
+                    result.interfaces[info.name] = current
+                except (ValueError, UnicodeDecodeError) as exc:
+                    error(i, str(exc))
+            else:
+                error(i, f"line has {tabs[i] + 1} columns, expected 5 (interface) or 9 (peer)")
+        block = lines[i + 1 : j]
+        if not block:
+            continue
+        if current is not None and all(
+            map(methodcaller("startswith", current.info.name.encode() + b"\t"), block)
+        ):
+            current.records.extend(block)
+            continue
+        for n, line in enumerate(block, start=i + 1):  # rare path: say which lines are wrong
+            if current is None:
+                error(n, "peer line for an interface with no interface line before it")
+            elif not line.startswith(current.info.name.encode() + b"\t"):
+                error(n, "peer line names another interface than the block it is in")
+            else:
+                current.records.append(line)
     return result

@@ -184,7 +184,7 @@ class StateReader:
             if res.info is None:
                 continue
             interfaces[name] = SnapshotInterface(
-                info=res.info, implementation="userspace", peer_format="uapi", peers=res.peers
+                info=res.info, implementation="userspace", peer_format="uapi", records=res.records
             )
         if self.mode in ("auto", "dump"):
             need_dump = self.mode == "dump" or await self._has_kernel_interfaces(set(interfaces))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import operator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +20,7 @@ __all__ = [
     "PeerRecord",
     "Snapshot",
     "SnapshotInterface",
+    "record_keys",
     "split_endpoint",
 ]
 
@@ -49,19 +51,49 @@ class PeerRecord:
     persistent_keepalive: int  # seconds, 0 = off
 
 
-@dataclass(slots=True)
-class SnapshotInterface:
-    """One interface in a snapshot.
+_UAPI_KEY = operator.itemgetter(slice(0, 64))
+_SECOND = operator.itemgetter(1)
+_SPLIT2 = operator.methodcaller("split", b"\t", 2)
 
-    ``peers`` maps each peer's raw key token to its raw record (a dump line or a UAPI peer block). The
-    differ compares raw records and parses only those that changed, which is what keeps a poll of 100k
-    peers cheap; ``parse_peer`` turns one raw record into a :class:`PeerRecord`.
+
+def record_keys(peer_format: str, records: list[bytes]) -> list[bytes]:
+    """The raw key token of each raw record (hex for UAPI blocks, base64 for dump lines), C-level."""
+    if peer_format == "uapi":
+        return list(map(_UAPI_KEY, records))
+    return list(map(_SECOND, map(_SPLIT2, records)))
+
+
+class SnapshotInterface:
+    """One interface in a snapshot: its record and one raw record per peer.
+
+    A raw record is a dump line or a UAPI peer block. The differ hashes raw records and parses only
+    those that changed since the previous poll, which is what keeps a poll of 100k peers cheap; ``peers``
+    (raw key token → raw record) is built only when asked for.
     """
 
-    info: InterfaceRecord
-    implementation: Implementation
-    peer_format: Literal["dump", "uapi"]
-    peers: dict[bytes, bytes]
+    __slots__ = ("_peers", "implementation", "info", "peer_format", "records")
+
+    def __init__(
+        self,
+        info: InterfaceRecord,
+        implementation: Implementation,
+        peer_format: Literal["dump", "uapi"],
+        records: list[bytes],
+    ) -> None:
+        self.info = info
+        self.implementation: Implementation = implementation
+        self.peer_format: Literal["dump", "uapi"] = peer_format
+        self.records = records
+        self._peers: dict[bytes, bytes] | None = None
+
+    @property
+    def peers(self) -> dict[bytes, bytes]:
+        if self._peers is None:
+            self._peers = dict(zip(record_keys(self.peer_format, self.records), self.records, strict=True))
+        return self._peers
+
+    def __len__(self) -> int:
+        return len(self.records)
 
 
 @dataclass(slots=True)

@@ -153,7 +153,7 @@ class WgStateSource:
             diff_secs=t2 - t1,
             emit_secs=t3 - t2,
             interfaces=len(snap.interfaces),
-            peers=sum(len(i.peers) for i in snap.interfaces.values()),
+            peers=sum(len(i.records) for i in snap.interfaces.values()),
             changes=len(changes),
         )
         self.last_poll_at = snap.taken_at

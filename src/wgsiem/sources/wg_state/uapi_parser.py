@@ -33,9 +33,14 @@ def hex_to_b64(hex_key: str) -> str:
 @dataclass(slots=True)
 class UapiParseResult:
     info: InterfaceRecord | None
-    peers: dict[bytes, bytes] = field(default_factory=dict)
+    records: list[bytes] = field(default_factory=list)
     errno: int | None = None
     errors: list[ParseError] = field(default_factory=list)
+
+    @property
+    def peers(self) -> dict[bytes, bytes]:
+        """Raw key (hex) → raw block; built on demand (the differ works on ``records``)."""
+        return dict(zip(map(_KEY, self.records), self.records, strict=True))
 
 
 def _interface(name: str, header: bytes, fp: Fingerprinter) -> InterfaceRecord:
@@ -77,16 +82,16 @@ def parse_uapi(name: str, data: bytes, fp: Fingerprinter) -> UapiParseResult:
     """Split one interface's UAPI answer into its interface record and raw peer blocks."""
     origin = f"uapi:{name}"
     errors: list[ParseError] = []
-    body = data
     errno: int | None = None
-    tail = body.rfind(b"errno=")
-    if tail >= 0 and (tail == 0 or body[tail - 1 : tail] == b"\n"):
+    tail = data.rfind(b"errno=")
+    terminated = tail >= 0 and (tail == 0 or data[tail - 1 : tail] == b"\n")
+    if terminated:
         try:
-            errno = int(body[tail + 6 :].split(b"\n", 1)[0])
+            errno = int(data[tail + 6 :].split(b"\n", 1)[0])
         except ValueError:
             errors.append(ParseError("bad errno line", location=Location(origin, offset=tail)))
-        body = body[:tail]
     else:
+        tail = len(data)
         errors.append(
             ParseError(
                 "UAPI answer has no errno terminator (truncated read?)",
@@ -94,13 +99,20 @@ def parse_uapi(name: str, data: bytes, fp: Fingerprinter) -> UapiParseResult:
                 fix="the last peer may be incomplete; it is kept only if it parses",
             )
         )
-    first = body.find(b"public_key=")
-    if first < 0:
-        header, chunks = body, []
+    # One C-level split of the whole answer, without copying it first (16 MB at 50k peers): the first
+    # part is the interface section, each other part a peer block starting with its 64-hex-digit key.
+    # Only the last part is trimmed of the ``errno=`` terminator.
+    if data.startswith(b"public_key="):
+        chunks = (b"\n" + data).split(b"\npublic_key=")
     else:
-        header = body[:first]
-        # one C-level split; each chunk starts with the peer's 64 hex-digit key and a newline
-        chunks = body[first + 11 :].split(b"\npublic_key=")
+        chunks = data.split(b"\npublic_key=")
+    header = chunks.pop(0)
+    if chunks:
+        last = chunks[-1]
+        cut = len(last) - (len(data) - tail)
+        chunks[-1] = last[: max(cut, 0)]
+    else:
+        header = header[: max(0, len(header) - (len(data) - tail))]
     info: InterfaceRecord | None
     try:
         info = _interface(name, header, fp)
@@ -108,27 +120,25 @@ def parse_uapi(name: str, data: bytes, fp: Fingerprinter) -> UapiParseResult:
         info = None
         errors.append(ParseError(f"bad interface section: {exc}", location=Location(origin, offset=0)))
     result = UapiParseResult(info=info, errno=errno, errors=errors)
-    # C-level loops (map/itemgetter/methodcaller): this runs over every peer on every poll
-    peers = dict(zip(map(_KEY, chunks), chunks, strict=True))
-    if len(peers) != len(chunks) or not all(map(_NL_AFTER_KEY, chunks)):
+    # C-level check (map/methodcaller): this runs over every peer on every poll
+    if all(map(_NL_AFTER_KEY, chunks)):
+        result.records = chunks
+    else:
         # rare path: find the bad blocks one by one, with their offsets
-        peers = {}
+        good: list[bytes] = []
         offset = len(header)
         for chunk in chunks:
             start = offset
             offset += len(chunk) + 12
-            key = chunk[:64]
-            if len(chunk) < 65 or chunk[64:65] != b"\n" or not _HEX.issuperset(key):
+            if len(chunk) < 65 or chunk[64:65] != b"\n" or not _HEX.issuperset(chunk[:64]):
                 errors.append(
                     ParseError(
                         "peer block with a malformed public key", location=Location(origin, offset=start)
                     )
                 )
-            elif key in peers:
-                errors.append(ParseError("duplicate peer", location=Location(origin, offset=start)))
             else:
-                peers[key] = chunk
-    result.peers = peers
+                good.append(chunk)
+        result.records = good
     return result
 
 
