@@ -161,6 +161,8 @@ class Service:
     async def _store_query(self, name: str, params: dict[str, Any]) -> Any:
         if self.store_sink is None:
             raise KeyError("no embedded store configured")
+        if name in ("sessions", "peers", "status"):
+            await self.store_sink.refresh()  # fold pending events so the derived tables are current
         store = self.store_sink.store
         return await asyncio.to_thread(query_store, store.reader(), name, params)
 

@@ -48,6 +48,7 @@ class DuckdbStoreSink:
         component_id: str,
         batch_max_events: int = 5_000,
         retention_interval_secs: float = 3600.0,
+        fold_interval_secs: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Prefer :meth:`build`, which opens the store."""
@@ -58,6 +59,8 @@ class DuckdbStoreSink:
         # Each ingest pays a fixed planning cost in DuckDB; larger batches amortize it (see schema).
         self.batch_max_events = batch_max_events
         self.retention_interval_secs = retention_interval_secs
+        self.fold_interval_secs = fold_interval_secs
+        self._last_fold = time.monotonic()
         self.defaulted_ts = 0
         """Events stored with the ingest time because their ``@timestamp`` was missing or unparsable."""
         self.last_retention: RetentionResult | None = None
@@ -145,9 +148,21 @@ class DuckdbStoreSink:
         return self.store.ingest_encoded(items)
 
     async def flush(self) -> None:
-        """Fold pending events into ``sessions``/``peers`` (each ingest is already committed)."""
+        """Fold pending events into ``sessions``/``peers`` at most every ``fold_interval_secs``.
+
+        Each ingest is already committed; folding is derived work. The pipeline flushes every second,
+        and folding that often costs more per event than the insert itself under load, so readers that
+        need the derived tables up to date call :meth:`refresh` instead.
+        """
+        if time.monotonic() - self._last_fold < self.fold_interval_secs:
+            return
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        """Fold every pending event now (before a read of ``sessions``/``peers``)."""
         async with self._lock:
             await asyncio.to_thread(self.store.derive)
+            self._last_fold = time.monotonic()
 
     async def close(self) -> None:
         if self._timer is not None:
