@@ -631,30 +631,55 @@ class Lab:
         if before.last_handshake_sec == 0:
             before = self.connect(i)
         plan = self.spec.client(i)
-        send_udp(
-            plan.namespace, str(self.spec.gateway().tunnel_address.ip), nbytes, pace=pace, timeout=timeout
-        )
-        last = {"rx": -1, "since": time.monotonic()}
+        gateway_ip = str(self.spec.gateway().tunnel_address.ip)
+        deadline = time.monotonic() + timeout
 
-        def arrived() -> int | None:
+        def grown_now() -> int:
             peer = self.gateway_peer(i)
-            rx = peer.rx_bytes if peer else 0
-            grown = rx - before.rx_bytes
+            return (peer.rx_bytes if peer else 0) - before.rx_bytes
+
+        # A paced send must arrive in full: datagrams lost on the way (seen here when wireguard-go is
+        # starved of CPU) are sent again, for what is still missing, once the counter stops moving.
+        to_send = nbytes
+        last_round = 0
+        last = {"rx": -1, "since": 0.0}
+
+        def settled() -> int | None:
+            grown = grown_now()
             if grown >= nbytes:
                 return grown
             now = time.monotonic()
-            if rx != last["rx"]:
-                last.update(rx=rx, since=now)
-            elif not pace and now - last["since"] >= 1.0:
-                return grown  # a burst: what was dropped will not come
+            if grown != last["rx"]:
+                last.update(rx=grown, since=now)
+            elif now - last["since"] >= (1.0 if not pace else 3.0):
+                return grown  # nothing more is coming from this round
             return None
 
-        return wait_for(
-            arrived,
-            timeout=timeout,
-            what=f"{nbytes} bytes from client {i} to reach the gateway",
-            fix=self._log_hint(i),
-        )
+        while True:
+            send_udp(
+                plan.namespace, gateway_ip, to_send, pace=pace, timeout=max(1.0, deadline - time.monotonic())
+            )
+            last.update(rx=-1, since=time.monotonic())
+            grown = wait_for(
+                settled,
+                timeout=max(0.0, deadline - time.monotonic()),
+                what=f"{nbytes} bytes from client {i} to reach the gateway",
+                fix=self._log_hint(i),
+            )
+            if grown >= nbytes or not pace:
+                return grown  # a burst: what was dropped will not come
+            if time.monotonic() >= deadline:
+                raise LabError(
+                    f"timed out after {timeout:g}s waiting for {nbytes} bytes from client {i} "
+                    f"to reach the gateway (got {grown})",
+                    fix=self._log_hint(i),
+                )
+            if grown == last_round:
+                # nothing at all got through this round: re-create the client's tunnel (new handshake)
+                self.idle(i)
+            self._prepare_session(i)
+            last_round = grown
+            to_send = nbytes - grown
 
     def _move_outer_address(self, i: int, st: ClientState, target: RoamTarget) -> None:
         if target.version == 4:
