@@ -51,18 +51,9 @@ class Harness:
 
     def restart(self) -> None:
         """What `wgsiem run` does on stop and start: flush + save, then a new process restores."""
-        self.docs += [e.data for e in self._flush()]
+        self.docs += [e.data for e in self.source.drain()]
         self.source.save_state()
         self.source = self._new_source()
-
-    def _flush(self) -> list[Any]:
-        from wgsiem.sources.wg_state.normalize import to_ecs
-
-        now = time.time()
-        return [
-            type("E", (), {"data": to_ecs(c, hostname="gw-test", observed_at=now)})
-            for c in self.source.differ.flush(now)
-        ]
 
     def poll(self) -> list[Doc]:
         new = [e.data for e in asyncio.run(self.source.poll_once())]

@@ -134,6 +134,11 @@ class WgStateSource:
             out.append(Envelope(doc, EventMeta(self.component_id, ns)))
         return out
 
+    def drain(self) -> list[Envelope]:
+        """Envelopes for every pending transfer delta (what a stop must emit before state is saved)."""
+        now = time.time()
+        return self._envelopes(self.differ.flush(now), now)
+
     async def poll_once(self) -> list[Envelope]:
         t0 = time.perf_counter()
         snap = await self.reader.read()
@@ -211,7 +216,7 @@ class WgStateSource:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
         finally:
-            final = self._envelopes(self.differ.flush(time.time()), time.time())
+            final = self.drain()
             if final:
                 self.telemetry.sent += len(final)
                 await emit(final)
