@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(wireguard-go wireguard-tools iproute2 nftables procps python3-venv)
+APT_PACKAGES=(
+  wireguard-go wireguard-tools iproute2 nftables procps python3-venv
+  softflowd nfdump prometheus rsyslog tcpdump
+)
 
 need_root() {
   if [ "$(id -u)" -ne 0 ]; then

@@ -25,7 +25,10 @@ from wgsiem.sinks.duckdb_store.sink import DuckdbStoreSink
 from wgsiem.sinks.duckdb_store.store import Store, open_readonly
 from wgsiem.sinks.ndjson.config import NdjsonSinkConfig
 from wgsiem.sinks.ndjson.sink import NdjsonSink
-from wgsiem.sources.wg_state.source import WgStateSource
+from wgsiem.sinks.prometheus_exporter.config import PrometheusExporterConfig
+from wgsiem.sources.base import SourceContext
+from wgsiem.sources.peer_directory import PeerDirectory
+from wgsiem.sources.registry import build_source
 
 __all__ = ["Service", "query_store", "run_service"]
 
@@ -92,7 +95,8 @@ class Service:
         self.cfg = cfg
         self.state_dir = Path(cfg.state_dir)
         self.registry = TelemetryRegistry()
-        self.sources: dict[str, WgStateSource] = {}
+        self.peers = PeerDirectory()
+        self.sources: dict[str, Any] = {}
         self.sinks: list[Any] = []
         self.store_sink: DuckdbStoreSink | None = None
         self.started_at = time.time()
@@ -107,11 +111,14 @@ class Service:
                 location=Location(str(self.state_dir)),
                 fix="run wgsiem as root (reading WireGuard state needs it) or pass --state-dir DIR",
             ) from exc
-        for sid, scfg in self.cfg.sources.items():
+        # wg_state first: the other sources correlate with the peers it publishes
+        ordered = sorted(self.cfg.sources.items(), key=lambda kv: kv[1].type != "wg_state")
+        for sid, scfg in ordered:
             tel = self.registry.register(sid, "source", scfg.type)
-            self.sources[sid] = WgStateSource(
-                sid, scfg, hostname=self.cfg.hostname, state_dir=self.state_dir, telemetry=tel
+            ctx = SourceContext(
+                hostname=self.cfg.hostname, state_dir=self.state_dir, telemetry=tel, peers=self.peers
             )
+            self.sources[sid] = build_source(sid, scfg, ctx)
         for kid, kcfg in self.cfg.sinks.items():
             if isinstance(kcfg, NdjsonSinkConfig):
                 self.sinks.append(NdjsonSink.build(kcfg, self.registry, component_id=kid))
@@ -120,6 +127,14 @@ class Service:
                 self.sinks.append(sink)
                 if self.store_sink is None:
                     self.store_sink = sink
+            elif isinstance(kcfg, PrometheusExporterConfig):
+                from wgsiem.sinks.prometheus_exporter.sink import PrometheusExporterSink
+
+                self.sinks.append(
+                    PrometheusExporterSink.build(
+                        kcfg, self.registry, component_id=kid, peers=self.peers, sources=self.sources
+                    )
+                )
             else:  # pragma: no cover - the config model admits only the types above
                 raise WgsiemError(f"sink {kid}: unsupported type {kcfg.type}")
 
@@ -131,7 +146,7 @@ class Service:
                 "pid": os.getpid(),
                 "started_at": self.started_at,
                 "components": self.registry.snapshot(),
-                "sources": {k: s.status() for k, s in self.sources.items()},
+                "sources": {k: s.status() for k, s in self.sources.items() if hasattr(s, "status")},
             }
             if self.store_sink is not None:
                 out["store"] = await self._store_query("status", {})
@@ -139,7 +154,7 @@ class Service:
             return out
 
         async def peers(p: dict[str, str]) -> Any:
-            live = [row for s in self.sources.values() for row in s.peers_view()]
+            live = [row for s in self._wg_sources() for row in s.peers_view()]
             if p.get("interface"):
                 live = [r for r in live if r["interface"] == p["interface"]]
             return sorted(live, key=lambda r: (r["interface"], r["public_key"]))
@@ -147,7 +162,7 @@ class Service:
         async def sessions(p: dict[str, str]) -> Any:
             rows = await self._store_query("sessions", p)
             # open sessions: the store has bytes as of the last transfer event; the source knows them now
-            live = {sid: v for s in self.sources.values() for sid, v in s.open_sessions_view().items()}
+            live = {sid: v for s in self._wg_sources() for sid, v in s.open_sessions_view().items()}
             for r in rows:
                 if r.get("end") is None and r.get("session_id") in live:
                     r.update(live[r["session_id"]])
@@ -157,6 +172,9 @@ class Service:
             return await self._store_query("events", p)
 
         return {"status": status, "peers": peers, "sessions": sessions, "events": events}
+
+    def _wg_sources(self) -> list[Any]:
+        return [s for s in self.sources.values() if hasattr(s, "peers_view")]
 
     async def _store_query(self, name: str, params: dict[str, Any]) -> Any:
         if self.store_sink is None:
@@ -205,7 +223,7 @@ class Service:
 
         with Live(peers_table([]), refresh_per_second=2, screen=False) as lv:
             while not stop.is_set():
-                rows = [row for s in self.sources.values() for row in s.peers_view()]
+                rows = [row for s in self._wg_sources() for row in s.peers_view()]
                 lv.update(peers_table(rows))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)

@@ -65,11 +65,9 @@ def _known_fields(loc: tuple[Any, ...], data: Any) -> list[str]:
 
 
 def _variant(_parent: type[BaseModel], type_name: str) -> type[BaseModel] | None:
-    from wgsiem.sinks.duckdb_store.config import DuckdbStoreConfig
-    from wgsiem.sinks.ndjson.config import NdjsonSinkConfig
-    from wgsiem.sources.wg_state.config import WgStateSourceConfig
+    from wgsiem.config.model import SINK_CONFIGS, SOURCE_CONFIGS
 
-    for m in (WgStateSourceConfig, NdjsonSinkConfig, DuckdbStoreConfig):
+    for m in (*SOURCE_CONFIGS, *SINK_CONFIGS):
         ann = m.model_fields["type"].annotation
         if type_name in getattr(ann, "__args__", ()):
             return m

@@ -10,12 +10,49 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wgsiem.sinks.duckdb_store.config import DuckdbStoreConfig
 from wgsiem.sinks.ndjson.config import NdjsonSinkConfig
+from wgsiem.sinks.prometheus_exporter.config import PrometheusExporterConfig
+from wgsiem.sources.config_watch.config import ConfigWatchSourceConfig
+from wgsiem.sources.context.config import ContextSourceConfig
+from wgsiem.sources.host.config import HostSourceConfig
+from wgsiem.sources.kernel_log.config import KernelLogSourceConfig
+from wgsiem.sources.netflow.config import NetflowSourceConfig
 from wgsiem.sources.wg_state.config import WgStateSourceConfig
+from wgsiem.sources.wggo_log.config import WggoLogSourceConfig
 
-__all__ = ["ApiConfig", "Config", "PipelineConfig", "SinkConfig", "SourceConfig"]
+__all__ = [
+    "SINK_CONFIGS",
+    "SOURCE_CONFIGS",
+    "ApiConfig",
+    "Config",
+    "PipelineConfig",
+    "SinkConfig",
+    "SourceConfig",
+]
 
-SourceConfig = Annotated[WgStateSourceConfig, Field(discriminator="type")]
-SinkConfig = Annotated[NdjsonSinkConfig | DuckdbStoreConfig, Field(discriminator="type")]
+SOURCE_CONFIGS: tuple[type[BaseModel], ...] = (
+    WgStateSourceConfig,
+    KernelLogSourceConfig,
+    WggoLogSourceConfig,
+    ConfigWatchSourceConfig,
+    NetflowSourceConfig,
+    ContextSourceConfig,
+    HostSourceConfig,
+)
+SINK_CONFIGS: tuple[type[BaseModel], ...] = (NdjsonSinkConfig, DuckdbStoreConfig, PrometheusExporterConfig)
+
+SourceConfig = Annotated[
+    WgStateSourceConfig
+    | KernelLogSourceConfig
+    | WggoLogSourceConfig
+    | ConfigWatchSourceConfig
+    | NetflowSourceConfig
+    | ContextSourceConfig
+    | HostSourceConfig,
+    Field(discriminator="type"),
+]
+SinkConfig = Annotated[
+    NdjsonSinkConfig | DuckdbStoreConfig | PrometheusExporterConfig, Field(discriminator="type")
+]
 
 DEFAULT_STATE_DIR = "/var/lib/wgsiem"
 
@@ -36,7 +73,7 @@ class ApiConfig(BaseModel):
     socket_path: str | None = Field(None, description="unix socket; default <state_dir>/api.sock")
 
 
-def _default_sources() -> dict[str, WgStateSourceConfig]:
+def _default_sources() -> dict[str, SourceConfig]:
     return {"wg": WgStateSourceConfig()}
 
 

@@ -19,6 +19,7 @@ import orjson
 from wgsiem.errors import SourceError
 from wgsiem.event import Envelope, EventMeta
 from wgsiem.pipeline.telemetry import ComponentTelemetry
+from wgsiem.sources.peer_directory import PeerDirectory, PeerInfo
 from wgsiem.sources.wg_state.config import WgStateSourceConfig
 from wgsiem.sources.wg_state.differ import Change, Differ, DiffSettings
 from wgsiem.sources.wg_state.normalize import iso, to_ecs
@@ -72,8 +73,12 @@ class WgStateSource:
         hostname: str,
         state_dir: Path,
         telemetry: ComponentTelemetry,
+        peers: PeerDirectory | None = None,
     ) -> None:
         self.component_id = component_id
+        self.directory = peers
+        if peers is not None:
+            peers.attach(self.peer_infos)
         self.config = config
         self.hostname = hostname
         self.telemetry = telemetry
@@ -147,6 +152,8 @@ class WgStateSource:
         changes = self.differ.update(snap)
         t2 = time.perf_counter()
         envs = self._envelopes(changes, snap.taken_at)
+        if self.directory is not None:
+            self._publish(changes)
         t3 = time.perf_counter()
         for msg in snap.errors:
             self.telemetry.error("read", "poll", msg)
@@ -221,6 +228,30 @@ class WgStateSource:
                 self.telemetry.sent += len(final)
                 await emit(final)
             self.save_state()
+
+    # ------------------------------------------------------------ the shared peer directory
+    def _publish(self, changes: list[Change]) -> None:
+        assert self.directory is not None
+        for c in changes:
+            if c.peer is not None and c.peer.endpoint and c.action in ("peer-added", "endpoint-changed"):
+                self.directory.note_endpoint(c.peer.public_key, c.peer.endpoint, c.time)
+        self.directory.invalidate()
+
+    def peer_infos(self) -> list[PeerInfo]:
+        """Every known peer, for :class:`~wgsiem.sources.peer_directory.PeerDirectory`."""
+        return [
+            PeerInfo(
+                interface=name,
+                public_key=st.rec.public_key,
+                endpoint=st.rec.endpoint,
+                allowed_ips=st.rec.allowed_ips,
+                latest_handshake=float(st.rec.latest_handshake) or None,
+                first_seen=st.first_seen,
+            )
+            for name, iface in self.differ.ifaces.items()
+            if iface.gone_since is None
+            for st in iface.peers.values()
+        ]
 
     # ------------------------------------------------------------ views for the local API
     def peers_view(self) -> list[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""The ``prometheus_exporter`` sink: ``/metrics`` for Prometheus."""

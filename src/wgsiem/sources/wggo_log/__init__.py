@@ -1,0 +1,1 @@
+"""The ``wggo_log`` source."""
