@@ -30,7 +30,7 @@ from wgsiem.sources.base import SourceContext
 from wgsiem.sources.peer_directory import PeerDirectory
 from wgsiem.sources.registry import build_source
 
-__all__ = ["Service", "query_store", "run_service"]
+__all__ = ["Service", "build_sinks", "query_store", "run_service"]
 
 log = logging.getLogger("wgsiem")
 
@@ -90,6 +90,31 @@ def _open_store_sink(
             time.sleep(0.1)
 
 
+def build_sinks(
+    sink_cfgs: dict[str, Any],
+    registry: TelemetryRegistry,
+    *,
+    peers: PeerDirectory,
+    sources: dict[str, Any],
+) -> list[Any]:
+    """Every configured sink, built (I/O happens here; health checks come later)."""
+    sinks: list[Any] = []
+    for kid, kcfg in sink_cfgs.items():
+        if isinstance(kcfg, NdjsonSinkConfig):
+            sinks.append(NdjsonSink.build(kcfg, registry, component_id=kid))
+        elif isinstance(kcfg, DuckdbStoreConfig):
+            sinks.append(_open_store_sink(kcfg, registry, kid))
+        elif isinstance(kcfg, PrometheusExporterConfig):
+            from wgsiem.sinks.prometheus_exporter.sink import PrometheusExporterSink
+
+            sinks.append(
+                PrometheusExporterSink.build(kcfg, registry, component_id=kid, peers=peers, sources=sources)
+            )
+        else:  # pragma: no cover - the config model admits only the types above
+            raise WgsiemError(f"sink {kid}: unsupported type {kcfg.type}")
+    return sinks
+
+
 class Service:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
@@ -119,24 +144,8 @@ class Service:
                 hostname=self.cfg.hostname, state_dir=self.state_dir, telemetry=tel, peers=self.peers
             )
             self.sources[sid] = build_source(sid, scfg, ctx)
-        for kid, kcfg in self.cfg.sinks.items():
-            if isinstance(kcfg, NdjsonSinkConfig):
-                self.sinks.append(NdjsonSink.build(kcfg, self.registry, component_id=kid))
-            elif isinstance(kcfg, DuckdbStoreConfig):
-                sink = _open_store_sink(kcfg, self.registry, kid)
-                self.sinks.append(sink)
-                if self.store_sink is None:
-                    self.store_sink = sink
-            elif isinstance(kcfg, PrometheusExporterConfig):
-                from wgsiem.sinks.prometheus_exporter.sink import PrometheusExporterSink
-
-                self.sinks.append(
-                    PrometheusExporterSink.build(
-                        kcfg, self.registry, component_id=kid, peers=self.peers, sources=self.sources
-                    )
-                )
-            else:  # pragma: no cover - the config model admits only the types above
-                raise WgsiemError(f"sink {kid}: unsupported type {kcfg.type}")
+        self.sinks = build_sinks(self.cfg.sinks, self.registry, peers=self.peers, sources=self.sources)
+        self.store_sink = next((k for k in self.sinks if isinstance(k, DuckdbStoreSink)), None)
 
     # ---------------------------------------------------------------- local API
     def _handlers(self) -> dict[str, Any]:

@@ -108,7 +108,12 @@ def apply_overrides(
         source_updates["interfaces"] = list(interfaces)
     if source_updates:
         cfg = cfg.model_copy(
-            update={"sources": {k: v.model_copy(update=source_updates) for k, v in cfg.sources.items()}}
+            update={
+                "sources": {
+                    k: v.model_copy(update=source_updates) if v.type == "wg_state" else v
+                    for k, v in cfg.sources.items()
+                }
+            }
         )
     if output:
         sinks = dict(cfg.sinks)
@@ -198,6 +203,10 @@ def events(
 
 
 def _mount_optional() -> None:
+    from wgsiem.cli.replay import record, replay
+
+    cli.add_command(record)
+    cli.add_command(replay)
     try:
         from wgsiem.lab.cli import lab
     except ImportError:  # pragma: no cover - lab is part of the package

@@ -35,3 +35,8 @@ class WgStateSourceConfig(BaseModel):
         60.0, gt=0, description="how often per-peer byte deltas are emitted"
     )
     state_save_interval_secs: float = Field(30.0, gt=0)
+    capture_dir: str | None = Field(
+        None,
+        description="also write every snapshot read as <unix-ts>.dump here (keys as fingerprints only), "
+        "for `wgsiem replay`",
+    )

@@ -5,7 +5,9 @@ Format (see shared/reference/formats/01_dump.md): tab separated; an interface li
 position, so a bad line is reported with its line number and skipped while the lines around it are kept.
 
 The interface private key and peer preshared keys are turned into presence + keyed fingerprint here and
-never stored.
+never stored. Captures written by ``wgsiem record`` (see :mod:`wgsiem.sources.wg_state.capture`) carry
+``fp:<fingerprint>`` in place of those keys and ``#`` comment lines; both are accepted here (real
+``wg show`` output has neither).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from wgsiem.sources.wg_state.records import (
 __all__ = ["DumpParseResult", "parse_dump", "parse_dump_peer"]
 
 NONE = b"(none)"
+FP_PREFIX = b"fp:"
 _COUNT_TABS = methodcaller("count", b"\t")
 
 
@@ -39,6 +42,7 @@ def _interface_from_cols(cols: list[bytes], fp: Fingerprinter) -> InterfaceRecor
     if not name or len(name) > 15:
         raise ValueError("interface name empty or longer than 15 characters")
     priv_present = priv != NONE
+    priv_fp = _secret_fingerprint(priv, fp) if priv_present else None
     fwmark_v = 0 if fwmark == b"off" else int(fwmark, 16)
     port_v = int(port)
     if not 0 <= port_v <= 65535:
@@ -47,10 +51,21 @@ def _interface_from_cols(cols: list[bytes], fp: Fingerprinter) -> InterfaceRecor
         name=name.decode(),
         public_key=None if pub == NONE else _key(pub),
         private_key_present=priv_present,
-        private_key_fingerprint=fp.of_b64(priv.decode()) if priv_present else None,
+        private_key_fingerprint=priv_fp,
         listen_port=port_v,
         fwmark=fwmark_v,
     )
+
+
+def _secret_fingerprint(raw: bytes, fp: Fingerprinter) -> str:
+    """A private or preshared key field → its keyed fingerprint (a capture already holds one)."""
+    if raw.startswith(FP_PREFIX):
+        given = raw[len(FP_PREFIX) :]
+        if len(given) != 16 or not all(c in b"0123456789abcdef" for c in given):
+            raise ValueError("captured key fingerprint is not 16 hex digits")
+        return given.decode()
+    _key(raw)
+    return fp.of_b64(raw.decode())
 
 
 def _key(raw: bytes) -> str:
@@ -66,8 +81,7 @@ def parse_dump_peer(line: bytes, fp: Fingerprinter) -> PeerRecord:
         raise ValueError(f"peer line has {len(cols)} columns, expected 9")
     iface, pub, psk, endpoint, allowed, hs, rx, tx, ka = cols
     psk_present = psk != NONE
-    if psk_present:
-        _key(psk)
+    psk_fp = _secret_fingerprint(psk, fp) if psk_present else None
     hs_v, rx_v, tx_v = int(hs), int(rx), int(tx)
     if hs_v < 0 or rx_v < 0 or tx_v < 0:
         raise ValueError("negative counter")
@@ -75,7 +89,7 @@ def parse_dump_peer(line: bytes, fp: Fingerprinter) -> PeerRecord:
         interface=iface.decode(),
         public_key=_key(pub),
         preshared_key_present=psk_present,
-        preshared_key_fingerprint=fp.of_b64(psk.decode()) if psk_present else None,
+        preshared_key_fingerprint=psk_fp,
         endpoint=None if endpoint == NONE else endpoint.decode(),
         allowed_ips=() if allowed == NONE else tuple(allowed.decode().split(",")),
         latest_handshake=hs_v,
@@ -119,7 +133,7 @@ def parse_dump(data: bytes, fp: Fingerprinter, *, origin: str = "wg show all dum
         i, j = bounds[k], bounds[k + 1]
         if i >= 0:
             line = lines[i]
-            if not line:
+            if not line or line.startswith(b"#"):
                 pass
             elif tabs[i] == 4:
                 current = None  # a new device block; its peers are orphans if its line is bad

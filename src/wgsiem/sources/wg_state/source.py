@@ -9,7 +9,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ import orjson
 from wgsiem.errors import SourceError
 from wgsiem.event import Envelope, EventMeta
 from wgsiem.pipeline.telemetry import ComponentTelemetry
+from wgsiem.sources.base import ReplayItem
 from wgsiem.sources.peer_directory import PeerDirectory, PeerInfo
+from wgsiem.sources.wg_state.capture import capture_text, capture_time, read_capture, write_capture
 from wgsiem.sources.wg_state.config import WgStateSourceConfig
 from wgsiem.sources.wg_state.differ import Change, Differ, DiffSettings
 from wgsiem.sources.wg_state.normalize import iso, to_ecs
@@ -140,13 +142,18 @@ class WgStateSource:
         return out
 
     def drain(self) -> list[Envelope]:
-        """Envelopes for every pending transfer delta (what a stop must emit before state is saved)."""
-        now = time.time()
+        """Envelopes for every pending transfer delta (what a stop must emit before state is saved).
+
+        They carry the time of the last poll — when those bytes were last observed — so a stop emits
+        the same events a replay of the captured snapshots does."""
+        now = self.last_poll_at or time.time()
         return self._envelopes(self.differ.flush(now), now)
 
     async def poll_once(self) -> list[Envelope]:
         t0 = time.perf_counter()
         snap = await self.reader.read()
+        # milliseconds: what a capture file name holds, so a replay sees the very same times
+        snap.taken_at = round(snap.taken_at, 3)
         t1 = time.perf_counter()
         before_errors = self.differ.stats.parse_errors
         changes = self.differ.update(snap)
@@ -154,6 +161,8 @@ class WgStateSource:
         envs = self._envelopes(changes, snap.taken_at)
         if self.directory is not None:
             self._publish(changes)
+        if self.config.capture_dir:
+            await asyncio.to_thread(self._capture, snap.taken_at)
         t3 = time.perf_counter()
         for msg in snap.errors:
             self.telemetry.error("read", "poll", msg)
@@ -228,6 +237,41 @@ class WgStateSource:
                 self.telemetry.sent += len(final)
                 await emit(final)
             self.save_state()
+
+    # ------------------------------------------------------------ capture and replay
+    def _capture(self, taken_at: float) -> None:
+        assert self.config.capture_dir
+        text = capture_text(
+            (iface.info, iface.implementation, (st.rec for st in iface.peers.values()))
+            for iface in self.differ.ifaces.values()
+            if iface.gone_since is None
+        )
+        write_capture(Path(self.config.capture_dir), taken_at, text)
+
+    @staticmethod
+    def replay_detect(path: Path, head: bytes) -> bool:
+        return capture_time(path) is not None
+
+    @staticmethod
+    def replay_read(path: Path) -> Iterator[ReplayItem]:
+        t = capture_time(path)
+        assert t is not None
+        yield ReplayItem(t, ("dump", path.read_bytes(), str(path)), str(path))
+
+    def process(self, payload: tuple[str, bytes, str], at: float) -> list[Envelope]:
+        """One captured snapshot → the events a live poll of that state would have emitted."""
+        _kind, data, origin = payload
+        snap = read_capture(data, at, self.reader.fp, origin)
+        for msg in snap.errors:
+            self.telemetry.error("parse", "replay", msg)
+        changes = self.differ.update(snap)
+        self.last_poll_at = at
+        self.polls += 1
+        if self.directory is not None:
+            self._publish(changes)
+        envs = self._envelopes(changes, at)
+        self.telemetry.sent += len(envs)
+        return envs
 
     # ------------------------------------------------------------ the shared peer directory
     def _publish(self, changes: list[Change]) -> None:
