@@ -40,3 +40,6 @@ class WgStateSourceConfig(BaseModel):
         description="also write every snapshot read as <unix-ts>.dump here (keys as fingerprints only), "
         "for `wgsiem replay`",
     )
+    capture_keyframe_secs: float = Field(
+        3600.0, gt=0, description="a full snapshot this often; only changed peers in between"
+    )

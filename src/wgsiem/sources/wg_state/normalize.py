@@ -11,6 +11,7 @@ WireGuard facts without an ECS home live under ``wireguard.*``.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,8 +43,11 @@ ACTIONS: dict[str, tuple[list[str], list[str], str | None]] = {
 }
 
 
+@functools.lru_cache(maxsize=8192)
 def iso(t: float) -> str:
-    """Epoch seconds → RFC 3339 UTC with milliseconds, as ECS dates are written."""
+    """Epoch seconds → RFC 3339 UTC with milliseconds, as ECS dates are written.
+
+    Cached: every event of one poll shares its time, and handshake times repeat across polls."""
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 

@@ -21,7 +21,7 @@ from wgsiem.event import Envelope, EventMeta
 from wgsiem.pipeline.telemetry import ComponentTelemetry
 from wgsiem.sources.base import ReplayItem
 from wgsiem.sources.peer_directory import PeerDirectory, PeerInfo
-from wgsiem.sources.wg_state.capture import capture_text, capture_time, read_capture, write_capture
+from wgsiem.sources.wg_state.capture import CaptureReader, CaptureWriter, capture_time, read_capture
 from wgsiem.sources.wg_state.config import WgStateSourceConfig
 from wgsiem.sources.wg_state.differ import Change, Differ, DiffSettings
 from wgsiem.sources.wg_state.normalize import iso, to_ecs
@@ -103,6 +103,8 @@ class WgStateSource:
             ),
             host=hostname,
         )
+        self._capture_writer: CaptureWriter | None = None
+        self._capture_reader = CaptureReader()
         self.last_poll = PollTiming()
         self.last_poll_at: float | None = None
         self.polls = 0
@@ -240,13 +242,19 @@ class WgStateSource:
 
     # ------------------------------------------------------------ capture and replay
     def _capture(self, taken_at: float) -> None:
-        assert self.config.capture_dir
-        text = capture_text(
-            (iface.info, iface.implementation, (st.rec for st in iface.peers.values()))
-            for iface in self.differ.ifaces.values()
-            if iface.gone_since is None
+        if self._capture_writer is None:
+            assert self.config.capture_dir
+            self._capture_writer = CaptureWriter(
+                Path(self.config.capture_dir), self.config.capture_keyframe_secs
+            )
+        self._capture_writer.write(
+            taken_at,
+            (
+                (iface.info, iface.implementation, [st.rec for st in iface.peers.values()])
+                for iface in self.differ.ifaces.values()
+                if iface.gone_since is None
+            ),
         )
-        write_capture(Path(self.config.capture_dir), taken_at, text)
 
     @staticmethod
     def replay_detect(path: Path, head: bytes) -> bool:
@@ -256,11 +264,16 @@ class WgStateSource:
     def replay_read(path: Path) -> Iterator[ReplayItem]:
         t = capture_time(path)
         assert t is not None
-        yield ReplayItem(t, ("dump", path.read_bytes(), str(path)), str(path))
+        yield ReplayItem(t, path, str(path))
 
-    def process(self, payload: tuple[str, bytes, str], at: float) -> list[Envelope]:
+    def process(self, payload: Path, at: float) -> list[Envelope]:
         """One captured snapshot → the events a live poll of that state would have emitted."""
-        _kind, data, origin = payload
+        origin = str(payload)
+        data = payload.read_bytes()
+        try:
+            data = self._capture_reader.full(data, origin)
+        except ValueError as exc:
+            raise SourceError(str(exc), fix="replay the capture directory from its first file") from exc
         snap = read_capture(data, at, self.reader.fp, origin)
         for msg in snap.errors:
             self.telemetry.error("parse", "replay", msg)
