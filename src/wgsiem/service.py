@@ -17,6 +17,8 @@ from typing import Any
 
 from wgsiem.api.server import ApiServer
 from wgsiem.config.model import Config
+from wgsiem.enrich.base import TransformContext
+from wgsiem.enrich.registry import build_transform
 from wgsiem.errors import Location, StoreError, WgsiemError
 from wgsiem.pipeline.runtime import Pipeline, install_signal_handlers
 from wgsiem.pipeline.telemetry import TelemetryRegistry
@@ -123,6 +125,7 @@ class Service:
         self.peers = PeerDirectory()
         self.sources: dict[str, Any] = {}
         self.sinks: list[Any] = []
+        self.transforms: list[tuple[str, Any]] = []
         self.store_sink: DuckdbStoreSink | None = None
         self.started_at = time.time()
 
@@ -144,6 +147,12 @@ class Service:
                 hostname=self.cfg.hostname, state_dir=self.state_dir, telemetry=tel, peers=self.peers
             )
             self.sources[sid] = build_source(sid, scfg, ctx)
+        for tid, tcfg in self.cfg.transforms.items():
+            tel = self.registry.register(tid, "transform", tcfg.type)
+            tctx = TransformContext(
+                hostname=self.cfg.hostname, state_dir=self.state_dir, telemetry=tel, peers=self.peers
+            )
+            self.transforms.append((tid, build_transform(tid, tcfg, tctx)))
         self.sinks = build_sinks(self.cfg.sinks, self.registry, peers=self.peers, sources=self.sources)
         self.store_sink = next((k for k in self.sinks if isinstance(k, DuckdbStoreSink)), None)
 
@@ -199,7 +208,7 @@ class Service:
             await sink.health_check()
         pipeline = Pipeline(
             list(self.sources.values()),
-            [],
+            self.transforms,
             self.sinks,
             self.registry,
             queue_max_events=self.cfg.pipeline.queue_max_events,

@@ -51,7 +51,7 @@ def _known_fields(loc: tuple[Any, ...], data: Any) -> list[str]:
     parent = loc[:-1]
     model: type[BaseModel] | None = Config
     rest = parent
-    if parent[:1] in (("sources",), ("sinks",)) and len(parent) >= 2:
+    if parent[:1] in (("sources",), ("sinks",), ("transforms",)) and len(parent) >= 2:
         comp = data.get(parent[0], {}).get(parent[1]) if isinstance(data, dict) else None
         kind = comp.get("type") if isinstance(comp, dict) else None
         model = _variant(Config, str(kind)) if kind else None
@@ -65,9 +65,9 @@ def _known_fields(loc: tuple[Any, ...], data: Any) -> list[str]:
 
 
 def _variant(_parent: type[BaseModel], type_name: str) -> type[BaseModel] | None:
-    from wgsiem.config.model import SINK_CONFIGS, SOURCE_CONFIGS
+    from wgsiem.config.model import SINK_CONFIGS, SOURCE_CONFIGS, TRANSFORM_CONFIGS
 
-    for m in (*SOURCE_CONFIGS, *SINK_CONFIGS):
+    for m in (*SOURCE_CONFIGS, *TRANSFORM_CONFIGS, *SINK_CONFIGS):
         ann = m.model_fields["type"].annotation
         if type_name in getattr(ann, "__args__", ()):
             return m

@@ -8,6 +8,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wgsiem.enrich.apply_privacy.config import ApplyPrivacyConfig
+from wgsiem.enrich.enrich_assets.config import EnrichAssetsConfig
+from wgsiem.enrich.enrich_geo.config import EnrichGeoConfig
+from wgsiem.enrich.enrich_identity.config import EnrichIdentityConfig
+from wgsiem.enrich.score_risk.config import ScoreRiskConfig
 from wgsiem.sinks.duckdb_store.config import DuckdbStoreConfig
 from wgsiem.sinks.ndjson.config import NdjsonSinkConfig
 from wgsiem.sinks.prometheus_exporter.config import PrometheusExporterConfig
@@ -22,11 +27,13 @@ from wgsiem.sources.wggo_log.config import WggoLogSourceConfig
 __all__ = [
     "SINK_CONFIGS",
     "SOURCE_CONFIGS",
+    "TRANSFORM_CONFIGS",
     "ApiConfig",
     "Config",
     "PipelineConfig",
     "SinkConfig",
     "SourceConfig",
+    "TransformConfig",
 ]
 
 SOURCE_CONFIGS: tuple[type[BaseModel], ...] = (
@@ -39,6 +46,18 @@ SOURCE_CONFIGS: tuple[type[BaseModel], ...] = (
     HostSourceConfig,
 )
 SINK_CONFIGS: tuple[type[BaseModel], ...] = (NdjsonSinkConfig, DuckdbStoreConfig, PrometheusExporterConfig)
+
+TRANSFORM_CONFIGS: tuple[type[BaseModel], ...] = (
+    EnrichGeoConfig,
+    EnrichIdentityConfig,
+    EnrichAssetsConfig,
+    ScoreRiskConfig,
+    ApplyPrivacyConfig,
+)
+TransformConfig = Annotated[
+    EnrichGeoConfig | EnrichIdentityConfig | EnrichAssetsConfig | ScoreRiskConfig | ApplyPrivacyConfig,
+    Field(discriminator="type"),
+]
 
 SourceConfig = Annotated[
     WgStateSourceConfig
@@ -83,6 +102,9 @@ class Config(BaseModel):
     state_dir: str = DEFAULT_STATE_DIR
     hostname: str = Field(default_factory=socket.gethostname)
     sources: dict[str, SourceConfig] = Field(default_factory=_default_sources)
+    transforms: dict[str, TransformConfig] = Field(
+        default_factory=dict, description="applied to every event in the order written"
+    )
     sinks: dict[str, SinkConfig] = Field(default_factory=dict)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)

@@ -1,0 +1,1 @@
+"""Transforms that add context to every event: geography, identity, assets, risk, privacy."""
