@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import stat
 import subprocess
@@ -19,6 +20,7 @@ from wgsiem.pipeline.runtime import Pipeline
 from wgsiem.pipeline.telemetry import TelemetryRegistry
 from wgsiem.replay.driver import ReplaySource, plan_replay
 from wgsiem.replay.record import Recorder, redact_config
+from wgsiem.sources.config_watch.parser import public_key_of
 from wgsiem.sources.wg_state.capture import capture_time
 from wgsiem.sources.wg_state.config import WgStateSourceConfig
 from wgsiem.sources.wg_state.records import Fingerprinter
@@ -131,7 +133,7 @@ def test_record_redacts_keys_in_config_snapshots() -> None:
     conf = f"[Interface]\nPrivateKey = {key}\nListenPort = 51820\n[Peer]\nPresharedKey={psk} # x\n".encode()
     out = redact_config(conf, fp).decode()
     assert key not in out and psk not in out
-    assert f"PrivateKey = fp:{fp.of_b64(key)}" in out
+    assert f"PrivateKey = fp:{fp.of_b64(key)}/{public_key_of(base64.b64decode(key))}" in out
     assert f"PresharedKey=fp:{fp.of_b64(psk)} # x" in out
     assert "ListenPort = 51820" in out
 
@@ -190,5 +192,12 @@ def test_wgsiem_record_then_replay_cli(make_lab, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     docs = [orjson.loads(x) for x in ndjson.read_bytes().splitlines()]
     actions = {d["event"]["action"] for d in docs}
-    assert {"interface-added", "peer-added", "session-started"} <= actions
+    assert {"interface-added", "peer-added", "session-started", "config-file-created"} <= actions
+    created = next(d for d in docs if d["event"]["action"] == "config-file-created")
+    assert created["event"]["dataset"] == "wireguard.config"
+    # the config snapshot held only fingerprints, yet the interface's public key is still known
+    conf_docs = [d for d in docs if d["event"]["dataset"] == "wireguard.config"]
+    assert lab.gateway_public_key in orjson.dumps(conf_docs).decode()
     assert "replayed" in res.stderr
+    for secret in lab.secrets():
+        assert secret not in ndjson.read_text()

@@ -203,8 +203,10 @@ def events(
 
 
 def _mount_optional() -> None:
+    from wgsiem.cli.doctor import doctor
     from wgsiem.cli.replay import record, replay
 
+    cli.add_command(doctor)
     cli.add_command(record)
     cli.add_command(replay)
     try:

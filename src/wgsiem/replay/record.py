@@ -10,6 +10,7 @@ values replaced by ``fp:<fingerprint>``), and the lines appended to the given lo
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import glob
 import hashlib
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wgsiem.pipeline.telemetry import TelemetryRegistry
+from wgsiem.sources.config_watch.parser import public_key_of
 from wgsiem.sources.wg_state.config import WgStateSourceConfig
 from wgsiem.sources.wg_state.records import Fingerprinter
 from wgsiem.sources.wg_state.source import WgStateSource, load_fingerprint_secret
@@ -35,10 +37,23 @@ _SECRET_LINE = re.compile(
 
 
 def redact_config(data: bytes, fp: Fingerprinter) -> bytes:
-    """A WireGuard config with every private and preshared key replaced by ``fp:<fingerprint>``."""
-    return _SECRET_LINE.sub(
-        lambda m: m.group(1) + b"fp:" + fp.of_b64(m.group(2).decode()).encode() + m.group(3), data
-    )
+    """A WireGuard config with every private and preshared key replaced by ``fp:<fingerprint>``; a
+    private key also keeps the public key derived from it (``fp:<fingerprint>/<public key>``), which
+    the ``config_watch`` source reports."""
+
+    def sub(m: re.Match[bytes]) -> bytes:
+        value = m.group(2).decode(errors="replace")
+        out = "fp:" + fp.of_b64(value)
+        if m.group(1).strip().lower().startswith(b"privatekey"):
+            try:
+                raw = base64.b64decode(value, validate=True)
+                if len(raw) == 32:
+                    out += "/" + public_key_of(raw)
+            except ValueError:
+                pass
+        return m.group(1) + out.encode() + m.group(3)
+
+    return _SECRET_LINE.sub(sub, data)
 
 
 def _write_private(path: Path, data: bytes) -> None:
