@@ -24,8 +24,6 @@ __all__ = ["PeerDirectory", "PeerInfo"]
 
 HISTORY_PER_PEER = 16
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
 
 @dataclass(frozen=True, slots=True)
 class PeerInfo:
@@ -60,7 +58,8 @@ class PeerDirectory:
         self._built = -1
         self._by_key: dict[str, list[PeerInfo]] = {}
         self._by_ep_ip: dict[str, list[PeerInfo]] = {}
-        self._nets: list[tuple[IPNetwork, PeerInfo]] = []
+        # (ip version, prefix length) -> network address as int -> peer; longest prefix first
+        self._nets: list[tuple[int, int, dict[int, list[PeerInfo]]]] = []
 
     # ------------------------------------------------------------ writers (wg_state)
     def attach(self, provider: Callable[[], Iterable[PeerInfo]]) -> None:
@@ -97,7 +96,7 @@ class PeerDirectory:
         self._peers = peers
         by_key: dict[str, list[PeerInfo]] = {}
         by_ip: dict[str, list[PeerInfo]] = {}
-        nets: list[tuple[IPNetwork, PeerInfo]] = []
+        by_len: dict[tuple[int, int], dict[int, list[PeerInfo]]] = {}
         for p in self._peers.values():
             by_key.setdefault(p.public_key, []).append(p)
             ip = endpoint_ip(p.endpoint)
@@ -105,10 +104,14 @@ class PeerDirectory:
                 by_ip.setdefault(ip, []).append(p)
             for cidr in p.allowed_ips:
                 try:
-                    nets.append((ipaddress.ip_network(cidr, strict=False), p))
+                    net = ipaddress.ip_network(cidr, strict=False)
                 except ValueError:
                     continue
-        nets.sort(key=lambda t: t[0].prefixlen, reverse=True)  # longest prefix first
+                if net.prefixlen:  # 0.0.0.0/0 on a client says nothing about who owns an address
+                    by_len.setdefault((net.version, net.prefixlen), {}).setdefault(
+                        int(net.network_address), []
+                    ).append(p)
+        nets = sorted(((v, n, d) for (v, n), d in by_len.items()), key=lambda t: t[1], reverse=True)
         self._by_key, self._by_ep_ip, self._nets = by_key, by_ip, nets
         self._built = self.generation
 
@@ -181,12 +184,13 @@ class PeerDirectory:
             addr = ipaddress.ip_address(ip.split("%", 1)[0])
         except ValueError:
             return None
-        for net, p in self._nets:
-            if interface is not None and p.interface != interface:
+        value, bits = int(addr), addr.max_prefixlen
+        for version, plen, table in self._nets:
+            if version != addr.version:
                 continue
-            # 0.0.0.0/0 on a client says nothing about who owns the address
-            if net.prefixlen and net.version == addr.version and addr in net:
-                return p
+            for p in table.get(value >> (bits - plen) << (bits - plen), ()):
+                if interface is None or p.interface == interface:
+                    return p
         return None
 
     def snapshot(self) -> list[dict[str, Any]]:
