@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   wireguard-go wireguard-tools iproute2 nftables procps python3-venv
-  softflowd nfdump prometheus rsyslog tcpdump openssl
+  softflowd nfdump prometheus rsyslog tcpdump openssl systemd-journal-remote
 )
 
 need_root() {

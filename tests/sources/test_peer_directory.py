@@ -29,6 +29,7 @@ def test_lookups_by_key_abbreviation_endpoint_and_tunnel_ip() -> None:
     )
     assert d.by_key(K[0]) is not None and d.by_key(K[0]).endpoint == "192.0.2.1:51820"
     assert d.by_key(K[0], interface="wg9") is None
+    assert [p.public_key for p in d.by_abbreviation("AAAA", "AAAA")] == [K[0]]  # key[0:4]…key[39:43]
     assert [p.public_key for p in d.by_abbreviation("AAAA", "AAA=")] == [K[0]]
     assert [p.public_key for p in d.by_endpoint("2001:db8::1", 4500)] == [K[1]]
     assert d.by_endpoint("2001:db8::1", 9) == []

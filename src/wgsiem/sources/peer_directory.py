@@ -135,14 +135,16 @@ class PeerDirectory:
         return None
 
     def by_abbreviation(self, head: str, tail: str, interface: str | None = None) -> list[PeerInfo]:
-        """Peers whose base64 key starts with ``head`` and ends with ``tail`` (wireguard-go's
-        ``peer(ABCD…wxyz)``). More than one match means the abbreviation is ambiguous."""
+        """Peers whose base64 key starts with ``head`` and has ``tail`` before its ``=`` padding
+        (wireguard-go's ``peer(ABCD…wxyz)`` is ``key[0:4] + "…" + key[39:43]``; a ``tail`` with the
+        ``=`` is accepted too). More than one match means the abbreviation is ambiguous."""
         self._index()
+        tail = tail.rstrip("=")
         return [
             p
             for p in self._peers.values()
             if p.public_key.startswith(head)
-            and p.public_key.endswith(tail)
+            and p.public_key.rstrip("=").endswith(tail)
             and (interface is None or p.interface == interface)
         ]
 
