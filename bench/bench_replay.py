@@ -135,12 +135,18 @@ def main() -> None:
         took = time.perf_counter() - t0
         st = src.stats
         week = args.days * 86400
-        print(f"capture: {files:,} files, {size / 1e6:,.0f} MB ({args.peers} peers, {args.days} days, "
-              f"every {args.interval}s)")
-        print(f"replay: {took:.1f}s for {st.records:,} snapshots → {st.events:,} events "
-              f"({st.events / took:,.0f} events/s), {st.bad_records} bad")
-        print(f"ratio vs the 60 s target: {took / 60:.2f}x (≤ 1.0 meets it); "
-              f"{week / took:,.0f}x faster than real time")
+        print(
+            f"capture: {files:,} files, {size / 1e6:,.0f} MB ({args.peers} peers, {args.days} days, "
+            f"every {args.interval}s)"
+        )
+        print(
+            f"replay: {took:.1f}s for {st.records:,} snapshots → {st.events:,} events "
+            f"({st.events / took:,.0f} events/s), {st.bad_records} bad"
+        )
+        print(
+            f"ratio vs the 60 s target: {took / 60:.2f}x (≤ 1.0 meets it); "
+            f"{week / took:,.0f}x faster than real time"
+        )
 
 
 if __name__ == "__main__":
