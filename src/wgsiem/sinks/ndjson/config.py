@@ -19,7 +19,7 @@ STDOUT = "-"
 class NdjsonSinkConfig(BaseModel):
     """``type: ndjson`` — append ECS documents as newline-delimited JSON."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     type: Literal["ndjson"]
     path: str = Field(min_length=1, description='File to append to; "-" writes to standard output.')
@@ -32,4 +32,10 @@ class NdjsonSinkConfig(BaseModel):
         default=5,
         ge=1,
         description="Files kept in total, the active one included (file, file.1 … file.N-1).",
+    )
+    output_schema: Literal["ecs", "cim", "ocsf"] = Field(
+        default="ecs",
+        alias="schema",
+        description="Schema of the written documents (YAML key `schema`): ecs (as produced), cim (Splunk "
+        "CIM) or ocsf (OCSF 1.x); see docs/schema.md.",
     )

@@ -11,7 +11,7 @@ because sinks treat envelopes as read-only (see ``wgsiem.pipeline.runtime.Sink``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ import orjson
 from wgsiem.errors import WgsiemError
 from wgsiem.event import Envelope
 
-__all__ = ["ENCODED_ATTR", "JSON_OPTIONS", "EncodeError", "encode", "encode_document"]
+__all__ = ["ENCODED_ATTR", "JSON_OPTIONS", "EncodeError", "encode", "encode_document", "mapped_encoder"]
 
 JSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 """The orjson options of every NDJSON line wgsiem writes."""
@@ -38,6 +38,23 @@ def encode_document(data: Mapping[str, Any]) -> bytes:
         return orjson.dumps(data, option=JSON_OPTIONS)
     except (orjson.JSONEncodeError, TypeError) as exc:
         raise EncodeError(f"cannot encode event as JSON: {exc}") from exc
+
+
+def mapped_encoder(schema: str) -> Callable[[Envelope], bytes]:
+    """An ``encode`` for another schema (``cim``, ``ocsf``): the mapped document, not memoized (the memo
+    holds the ECS line other sinks and the store share). A mapping error is an :class:`EncodeError`."""
+    from wgsiem.schema import MAPPERS
+
+    mapper = MAPPERS[schema]
+
+    def encode_mapped(env: Envelope) -> bytes:
+        try:
+            doc = mapper(env.data)
+        except Exception as exc:  # a bad document must cost one event, never the batch
+            raise EncodeError(f"cannot map event to {schema}: {exc!r}") from exc
+        return encode_document(doc)
+
+    return encode_mapped
 
 
 def encode(env: Envelope) -> bytes:

@@ -24,7 +24,7 @@ from wgsiem.event import Envelope
 from wgsiem.pipeline.telemetry import ComponentTelemetry, TelemetryRegistry
 
 from .config import STDOUT, NdjsonSinkConfig
-from .encoder import EncodeError, encode
+from .encoder import EncodeError, encode, mapped_encoder
 
 __all__ = ["NdjsonSink"]
 
@@ -49,6 +49,8 @@ class NdjsonSink:
         self._stdout = config.path == STDOUT
         self._fd: int | None = None
         self._size = 0
+        # ECS: the shared, memoized encoder, untouched; another schema maps each document first
+        self._encode = encode if config.output_schema == "ecs" else mapped_encoder(config.output_schema)
 
     @classmethod
     def build(
@@ -116,9 +118,10 @@ class NdjsonSink:
 
     def _write_lines(self, batch: list[Envelope]) -> None:
         lines: list[bytes] = []
+        encode_one = self._encode
         for env in batch:
             try:
-                lines.append(encode(env))
+                lines.append(encode_one(env))
             except EncodeError as exc:
                 self.telemetry.error("EncodeError", "encode", str(exc))
                 self.telemetry.drop("unencodable")
