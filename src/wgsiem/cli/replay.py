@@ -126,7 +126,7 @@ def replay(
     from wgsiem.pipeline.runtime import Pipeline
     from wgsiem.pipeline.telemetry import TelemetryRegistry
     from wgsiem.replay.driver import ReplaySource, ReplayStats, plan_replay
-    from wgsiem.service import build_sinks
+    from wgsiem.service import build_sinks, tune_gc
     from wgsiem.sinks.ndjson.config import NdjsonSinkConfig
 
     cfg = load_config(config_path) if config_path else None
@@ -174,6 +174,8 @@ def replay(
             plan, configs, hostname=hostname, state_dir=sdir, registry=registry, progress=progress
         )
         sinks = build_sinks(sink_cfgs, registry, peers=source.peers, sources=source.sources)
+
+        tune_gc()
 
         async def main() -> None:
             for sink in sinks:
