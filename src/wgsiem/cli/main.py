@@ -57,7 +57,8 @@ def validate(file: str) -> None:
     cfg = load_config(file)
     click.echo(
         f"{file}: OK — {len(cfg.sources)} source(s): {', '.join(cfg.sources)}; "
-        f"{len(cfg.sinks)} sink(s): {', '.join(cfg.sinks) or '(default store)'}"
+        + (f"{len(cfg.transforms)} transform(s): {', '.join(cfg.transforms)}; " if cfg.transforms else "")
+        + f"{len(cfg.sinks)} sink(s): {', '.join(cfg.sinks) or '(default store)'}"
     )
 
 
@@ -204,9 +205,11 @@ def events(
 
 def _mount_optional() -> None:
     from wgsiem.cli.doctor import doctor
+    from wgsiem.cli.privacy import privacy
     from wgsiem.cli.replay import record, replay
 
     cli.add_command(doctor)
+    cli.add_command(privacy)
     cli.add_command(record)
     cli.add_command(replay)
     try:
