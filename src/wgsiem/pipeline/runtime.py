@@ -27,7 +27,9 @@ drained, ``received == sent + sum(dropped)`` for every sink.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -440,8 +442,28 @@ class Pipeline:
             await asyncio.gather(*leftovers, return_exceptions=True)
 
 
+def _forget_wakeup_fd() -> None:
+    """In a forked child: stop writing signal numbers into the parent's event-loop wakeup pipe.
+
+    asyncio's signal handling writes each signal's number into a socket the child inherits on
+    ``fork()``. Libraries fork helpers (pyroute2 opens a socket inside a network namespace from a
+    forked child, then SIGTERMs it): without this, the child's SIGTERM lands in the *parent's* loop,
+    which then stops wgsiem as if it had been asked to.
+    """
+    # ValueError: not the main thread of the child, where nothing was inherited
+    with contextlib.suppress(ValueError, OSError):
+        signal.set_wakeup_fd(-1)
+
+
+_fork_hook_installed = False
+
+
 def install_signal_handlers(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Callable[[], None]:
     """Make SIGTERM and SIGINT set ``stop`` (graceful shutdown); returns a function that undoes it."""
+    global _fork_hook_installed
+    if not _fork_hook_installed:
+        os.register_at_fork(after_in_child=_forget_wakeup_fd)
+        _fork_hook_installed = True
     sigs = (signal.SIGTERM, signal.SIGINT)
     for sig in sigs:
         loop.add_signal_handler(sig, stop.set)
