@@ -9,6 +9,15 @@ Design:
   a gap between two observed handshakes longer than the timeout closes the old session and opens a new
   one, even if that gap was spent with wgsiem stopped.
 * Counters never go negative: a decrease is a ``counter-reset`` and the delta is the new value.
+* A changed dump line whose columns other than the counters (latest handshake, rx, tx) are those of the
+  line last parsed for that peer is not parsed again: its three ints go through :meth:`Differ._diff_counters`
+  (the common case — bytes moved, no reset, no new handshake — inline in the poll loop), and the peer's
+  record with the new counters is built only when an event or a view needs it (``_Peer.rec``). On a busy
+  gateway that is almost every changed line; the events are the very ones a full parse gives (a property
+  test in ``tests/replay/test_replay_golden.py`` holds that).
+* Transfers due in a poll come off a heap keyed by when their bytes started pending, in that order (ties
+  in the order the bytes were seen), instead of a scan of every pending peer; a ``set`` scan also emitted
+  them in an order that changed with ``PYTHONHASHSEED``.
 * State is exported/restored (``export_state``/``restore_state``) so a restart neither invents session
   starts nor loses ends. Persisted state holds public data only: never a private or preshared key.
 """
@@ -16,12 +25,12 @@ Design:
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from itertools import compress
 from operator import not_
 from typing import Any
 
-from wgsiem.event import event_id
+from wgsiem.event import event_id, event_id_from, event_id_prefix
 from wgsiem.sources.wg_state.dump_parser import parse_dump_peer
 from wgsiem.sources.wg_state.records import (
     Fingerprinter,
@@ -80,6 +89,41 @@ class Change:
     id: str
 
 
+_CSET = [getattr(Change, f.name).__set__ for f in fields(Change)]
+assert [f.name for f in fields(Change)] == [
+    "action",
+    "time",
+    "interface",
+    "implementation",
+    "peer",
+    "details",
+    "id",
+]
+_c_action, _c_time, _c_interface, _c_impl, _c_peer, _c_details, _c_id = _CSET
+_ID_PREFIXES_MAX = 1 << 15  # ~0.5 KB each (a BLAKE2b state): at most ~18 MB
+
+
+def _new_change(
+    action: str,
+    t: float,
+    interface: InterfaceRecord,
+    implementation: str,
+    peer: PeerRecord | None,
+    details: dict[str, Any],
+    id_: str,
+) -> Change:
+    """``Change(...)`` without the frozen dataclass's per-field ``object.__setattr__`` (hot path)."""
+    c = object.__new__(Change)
+    _c_action(c, action)
+    _c_time(c, t)
+    _c_interface(c, interface)
+    _c_impl(c, implementation)
+    _c_peer(c, peer)
+    _c_details(c, details)
+    _c_id(c, id_)
+    return c
+
+
 @dataclass(slots=True)
 class DifferStats:
     peers_parsed: int = 0
@@ -89,14 +133,22 @@ class DifferStats:
 
 
 class _Peer:
+    """Per-peer state. The record's counters live in ``hs``/``rx``/``tx``: a poll whose line changed
+    only in its counters (most polls of a busy peer) updates those three ints and builds no record;
+    :attr:`rec` builds one, once, when something asks for it (an event, a view, the state file)."""
+
     __slots__ = (
+        "_rec",
         "first_seen",
+        "head",
+        "hs",
         "last_activity",
         "last_seen",
         "pending_rx",
+        "pending_seq",
         "pending_since",
         "pending_tx",
-        "rec",
+        "rx",
         "session_endpoints",
         "session_hs",
         "session_id",
@@ -104,10 +156,18 @@ class _Peer:
         "session_rx",
         "session_start",
         "session_tx",
+        "tail",
+        "tx",
     )
 
     def __init__(self, rec: PeerRecord, now: float) -> None:
-        self.rec = rec
+        self._rec = rec
+        self.hs = rec.latest_handshake
+        self.rx = rec.rx_bytes
+        self.tx = rec.tx_bytes
+        # the raw dump line's columns 0-4 and 8 (all but the counters) the record was parsed from
+        self.head: bytes | None = None
+        self.tail: bytes | None = None
         self.first_seen = now
         self.last_seen = now
         self.last_activity = float(rec.latest_handshake)
@@ -121,6 +181,46 @@ class _Peer:
         self.pending_rx = 0
         self.pending_tx = 0
         self.pending_since = now
+        self.pending_seq = 0  # the live entry of Differ._transfers for this peer (0: none)
+
+    @property
+    def rec(self) -> PeerRecord:
+        r = self._rec
+        if r.latest_handshake != self.hs or r.rx_bytes != self.rx or r.tx_bytes != self.tx:
+            r = _with_counters(r, self.hs, self.rx, self.tx)
+            self._rec = r
+        return r
+
+    @rec.setter
+    def rec(self, r: PeerRecord) -> None:
+        self._rec = r
+        self.hs = r.latest_handshake
+        self.rx = r.rx_bytes
+        self.tx = r.tx_bytes
+
+
+_SET = {f: getattr(PeerRecord, f).__set__ for f in PeerRecord.__slots__}
+assert tuple(_SET) == tuple(f.name for f in fields(PeerRecord))  # every field is set below
+_set_iface, _set_pub, _set_psk, _set_psk_fp, _set_ep, _set_allowed, _set_hs, _set_rx, _set_tx, _set_ka = (
+    _SET.values()
+)
+
+
+def _with_counters(r: PeerRecord, hs: int, rx: int, tx: int) -> PeerRecord:
+    """``dataclasses.replace(r, latest_handshake=hs, rx_bytes=rx, tx_bytes=tx)``, several times faster:
+    a frozen dataclass's ``__init__`` goes through ``object.__setattr__`` for every field."""
+    o = object.__new__(PeerRecord)
+    _set_iface(o, r.interface)
+    _set_pub(o, r.public_key)
+    _set_psk(o, r.preshared_key_present)
+    _set_psk_fp(o, r.preshared_key_fingerprint)
+    _set_ep(o, r.endpoint)
+    _set_allowed(o, r.allowed_ips)
+    _set_hs(o, hs)
+    _set_rx(o, rx)
+    _set_tx(o, tx)
+    _set_ka(o, r.persistent_keepalive)
+    return o
 
 
 class _Iface:
@@ -154,7 +254,12 @@ class Differ:
         self.ifaces: dict[str, _Iface] = {}
         # (expiry time, interface, raw key, session id): lazily invalidated
         self._expiry: list[tuple[float, str, bytes, str]] = []
-        self._pending: set[tuple[str, bytes]] = set()
+        # (pending since, entry number, interface, raw key): a peer with bytes not yet reported as a
+        # transfer; an entry is live while its number is the peer's ``pending_seq``. The heap hands
+        # out due transfers oldest first without looking at the peers that are not due.
+        self._transfers: list[tuple[float, int, str, bytes]] = []
+        self._transfer_seq = 0
+        self._id_prefixes: dict[tuple[str, str, str, str], Any] = {}
         self.stats = DifferStats()
         self.initialized = False
         self._last_poll: float | None = None
@@ -171,15 +276,18 @@ class Differ:
         *id_parts: object,
     ) -> None:
         pk = peer.public_key if peer else ""
+        info = iface.info
+        # event_id(host, dataset, action, interface, key, *id_parts): the first five are hashed once
+        ck = (self.host, action, info.name, pk)
+        prefix = self._id_prefixes.get(ck)
+        if prefix is None:
+            if len(self._id_prefixes) >= _ID_PREFIXES_MAX:
+                self._id_prefixes.clear()
+            prefix = event_id_prefix(self.host, "wireguard.state", action, info.name, pk)
+            self._id_prefixes[ck] = prefix
         out.append(
-            Change(
-                action=action,
-                time=t,
-                interface=iface.info,
-                implementation=iface.implementation,
-                peer=peer,
-                details=details,
-                id=event_id(self.host, "wireguard.state", action, iface.info.name, pk, *id_parts),
+            _new_change(
+                action, t, info, iface.implementation, peer, details, event_id_from(prefix, *id_parts)
             )
         )
 
@@ -198,6 +306,7 @@ class Differ:
             key = _b64_to_hex(st.rec.public_key) if fmt == "uapi" else st.rec.public_key.encode()
             renamed[old_key] = key
             new[key] = st
+            st.head = None  # the next record is parsed in full: the counter fast path is for dump lines
         iface.peers = new
         iface.peer_format = fmt
         iface.hashes = set()  # re-parse everything once in the new format
@@ -205,7 +314,8 @@ class Differ:
         # session deadlines and pending transfers refer to peers by key: follow the rename
         self._expiry = [(d, n, renamed.get(k, k) if n == name else k, sid) for d, n, k, sid in self._expiry]
         heapq.heapify(self._expiry)
-        self._pending = {(n, renamed.get(k, k) if n == name else k) for n, k in self._pending}
+        self._transfers = [(t, q, n, renamed.get(k, k) if n == name else k) for t, q, n, k in self._transfers]
+        heapq.heapify(self._transfers)
 
     # ---------------------------------------------------------------- sessions
     def _start_session(
@@ -263,8 +373,8 @@ class Differ:
         st.session_id = None
 
     def _flush_transfer(self, out: list[Change], iface: _Iface, key: bytes, st: _Peer, now: float) -> None:
+        st.pending_seq = 0
         if st.pending_rx == 0 and st.pending_tx == 0:
-            self._pending.discard((iface.info.name, key))
             st.pending_since = now
             return
         rec = st.rec
@@ -289,7 +399,6 @@ class Differ:
         st.pending_rx = 0
         st.pending_tx = 0
         st.pending_since = now
-        self._pending.discard((iface.info.name, key))
 
     # ---------------------------------------------------------------- main entry
     def update(self, snap: Snapshot) -> list[Change]:
@@ -383,8 +492,48 @@ class Differ:
         changed = list(compress(records, map(not_, map(iface.hashes.__contains__, hashes))))
         iface.hashes = set(hashes)
         stats.peers_unchanged += len(records) - len(changed)
+        dump = si.peer_format == "dump"
+        last_poll = self._last_poll if self._last_poll is not None else now
+        name = iface.info.name
         for key, raw in zip(record_keys(si.peer_format, changed), changed, strict=True):
             st = get(key)
+            if dump:
+                # head = columns 0-4 (interface, keys, endpoint, allowed IPs), tail = keepalive
+                cols = raw.rsplit(b"\t", 4)
+                if st is not None and cols[0] == st.head and len(cols) == 5 and cols[4] == st.tail:
+                    # Only the counters changed (most polls of a busy peer): what parsing the line
+                    # would give, without parsing what the previous line already said.
+                    try:
+                        hs, rx, tx = int(cols[1]), int(cols[2]), int(cols[3])
+                    except ValueError:
+                        hs = rx = tx = -1  # the full parse below reports it
+                    if hs >= 0 and rx >= 0 and tx >= 0:
+                        stats.peers_parsed += 1
+                        d_rx = rx - st.rx
+                        d_tx = tx - st.tx
+                        if (
+                            d_rx < 0
+                            or d_tx < 0
+                            or (hs > st.hs and hs != 0)
+                            or (st.session_id is not None and st._rec.endpoint not in st.session_endpoints)
+                        ):
+                            self._diff_counters(out, iface, key, st, hs, rx, tx, now)
+                            continue
+                        # the common case, inline: bytes moved (or not), no reset, no new handshake
+                        st.last_seen = now
+                        st.hs, st.rx, st.tx = hs, rx, tx
+                        if d_rx or d_tx:
+                            if now > st.last_activity:
+                                st.last_activity = now
+                            if st.session_id is not None:
+                                st.session_rx += d_rx
+                                st.session_tx += d_tx
+                            if st.pending_rx == 0 and st.pending_tx == 0:
+                                st.pending_since = last_poll
+                                self._pend(name, key, st)
+                            st.pending_rx += d_rx
+                            st.pending_tx += d_tx
+                        continue
             try:
                 rec = self._parse(si, raw)
             except (ValueError, UnicodeDecodeError, IndexError) as exc:
@@ -409,9 +558,11 @@ class Differ:
                         st.session_rx, st.session_tx = rec.rx_bytes, rec.tx_bytes
                     st.pending_rx, st.pending_tx = rec.rx_bytes, rec.tx_bytes
                     st.pending_since = self._last_poll if self._last_poll is not None else now
-                    self._pending.add((iface.info.name, key))
-                continue
-            self._diff_peer(out, iface, key, st, rec, now)
+                    self._pend(iface.info.name, key, st)
+            else:
+                self._diff_peer(out, iface, key, st, rec, now)
+            if dump:
+                st.head, st.tail = cols[0], cols[4]
         # every snapshot peer is now in ``peers`` (bar unparseable new ones): any surplus was removed
         if len(peers) + failed_new > len(records):
             present = set(record_keys(si.peer_format, records))
@@ -532,9 +683,73 @@ class Differ:
             if st.pending_rx == 0 and st.pending_tx == 0:
                 # the bytes arrived since the previous poll: the interval starts there
                 st.pending_since = self._last_poll if self._last_poll is not None else now
+                self._pend(iface.info.name, key, st)
             st.pending_rx += d_rx
             st.pending_tx += d_tx
-            self._pending.add((iface.info.name, key))
+
+    def _diff_counters(
+        self, out: list[Change], iface: _Iface, key: bytes, st: _Peer, hs: int, rx: int, tx: int, now: float
+    ) -> None:
+        """:meth:`_diff_peer` for a line that differs from the previous one only in its counters
+        (latest handshake, rx, tx): the same events, in the same order, from three ints."""
+        st.last_seen = now
+        endpoint = st._rec.endpoint
+        if (
+            endpoint
+            and st.session_id is not None
+            and endpoint not in st.session_endpoints
+            and len(st.session_endpoints) < MAX_SESSION_ENDPOINTS
+        ):
+            st.session_endpoints.append(endpoint)
+        old_hs, old_rx, old_tx = st.hs, st.rx, st.tx
+        reset = rx < old_rx or tx < old_tx
+        if reset:
+            st.hs, st.rx, st.tx = hs, rx, tx
+            self._change(
+                out,
+                "counter-reset",
+                now,
+                iface,
+                st.rec,
+                {"old_rx_bytes": old_rx, "old_tx_bytes": old_tx, "new_rx_bytes": rx, "new_tx_bytes": tx},
+                old_rx,
+                old_tx,
+                rx,
+                tx,
+                now,
+            )
+            d_rx, d_tx = rx, tx
+            self._end_session(out, iface, key, st, "counter-reset", now)
+        else:
+            d_rx, d_tx = rx - old_rx, tx - old_tx
+        if hs != 0 and (hs > old_hs or (reset and hs != old_hs)):
+            expiry = self.settings.session_expiry_secs
+            if st.session_id is not None and hs - st.session_hs > expiry:
+                # ended with the record as it was before this poll (as _diff_peer does)
+                self._end_session(out, iface, key, st, "expired", now)
+            st.hs, st.rx, st.tx = hs, rx, tx
+            rec = st.rec
+            self._change(out, "handshake", float(hs), iface, rec, {"session_id": st.session_id}, hs)
+            if st.session_id is None:
+                if now - hs <= expiry:
+                    self._start_session(out, iface, key, st, rec, observed=True)
+            else:
+                st.session_hs = hs
+                heapq.heappush(self._expiry, (hs + expiry, iface.info.name, key, st.session_id))
+            if float(hs) > st.last_activity:
+                st.last_activity = float(hs)
+        st.hs, st.rx, st.tx = hs, rx, tx
+        if d_rx or d_tx:
+            if now > st.last_activity:
+                st.last_activity = now
+            if st.session_id is not None:
+                st.session_rx += d_rx
+                st.session_tx += d_tx
+            if st.pending_rx == 0 and st.pending_tx == 0:
+                st.pending_since = self._last_poll if self._last_poll is not None else now
+                self._pend(iface.info.name, key, st)
+            st.pending_rx += d_rx
+            st.pending_tx += d_tx
 
     def _expire_sessions(self, out: list[Change], now: float) -> None:
         heap = self._expiry
@@ -553,26 +768,39 @@ class Differ:
             iface = self.ifaces[name]
             self._end_session(out, iface, key, iface.peers[key], "expired", now)
 
+    def _pend(self, name: str, key: bytes, st: _Peer) -> None:
+        """Queue the peer's transfer, due ``transfer_interval_secs`` after ``st.pending_since``."""
+        self._transfer_seq += 1
+        st.pending_seq = self._transfer_seq
+        heapq.heappush(self._transfers, (st.pending_since, self._transfer_seq, name, key))
+
+    def _live_transfer(self, seq: int, name: str, key: bytes) -> tuple[_Iface, _Peer] | None:
+        iface = self.ifaces.get(name)
+        st = iface.peers.get(key) if iface is not None else None
+        if iface is None or st is None or st.pending_seq != seq:
+            return None  # flushed since, the peer or its interface is gone: a stale entry
+        return iface, st
+
     def _due_transfers(self, out: list[Change], now: float) -> None:
+        """Flush every transfer pending for ``transfer_interval_secs``, the longest-pending first
+        (ties in the order the peers' bytes were first seen)."""
         interval = self.settings.transfer_interval_secs
-        for name, key in list(self._pending):
-            iface = self.ifaces.get(name)
-            st = iface.peers.get(key) if iface else None
-            if iface is None or st is None:
-                self._pending.discard((name, key))
-                continue
-            if now - st.pending_since >= interval:
-                self._flush_transfer(out, iface, key, st, now)
+        heap = self._transfers
+        # ``now - since`` is monotonic in ``since``: the due entries are exactly the heap's smallest
+        while heap and now - heap[0][0] >= interval:
+            _, seq, name, key = heapq.heappop(heap)
+            live = self._live_transfer(seq, name, key)
+            if live is not None:
+                self._flush_transfer(out, live[0], key, live[1], now)
 
     def flush(self, now: float) -> list[Change]:
         """Emit every pending transfer delta (graceful stop): nothing counted is left unreported."""
         out: list[Change] = []
-        for name, key in list(self._pending):
-            iface = self.ifaces.get(name)
-            st = iface.peers.get(key) if iface else None
-            if iface is not None and st is not None:
-                self._flush_transfer(out, iface, key, st, now)
-        self._pending.clear()
+        for _, seq, name, key in sorted(self._transfers):
+            live = self._live_transfer(seq, name, key)
+            if live is not None:
+                self._flush_transfer(out, live[0], key, live[1], now)
+        self._transfers.clear()
         return out
 
     # ---------------------------------------------------------------- persistence
@@ -631,7 +859,7 @@ class Differ:
                 if st.session_id is not None:
                     heapq.heappush(self._expiry, (st.session_hs + expiry, name, key, st.session_id))
                 if st.pending_rx or st.pending_tx:
-                    self._pending.add((name, key))
+                    self._pend(name, key, st)
             self.ifaces[name] = iface
         self.initialized = True
 

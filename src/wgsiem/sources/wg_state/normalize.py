@@ -17,7 +17,7 @@ from typing import Any
 
 from wgsiem import __version__
 from wgsiem.sources.wg_state.differ import Change
-from wgsiem.sources.wg_state.records import PeerRecord, split_endpoint
+from wgsiem.sources.wg_state.records import InterfaceRecord, PeerRecord, split_endpoint
 
 __all__ = ["ACTIONS", "DATASET", "ECS_VERSION", "iso", "to_ecs"]
 
@@ -60,27 +60,101 @@ def _tunnel_ips(allowed: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _peer_doc(p: PeerRecord) -> dict[str, Any]:
-    d: dict[str, Any] = {
-        "public_key": p.public_key,
-        "allowed_ips": list(p.allowed_ips),
-        "rx_bytes": p.rx_bytes,
-        "tx_bytes": p.tx_bytes,
-        "persistent_keepalive_secs": p.persistent_keepalive,
-        "preshared_key": {"present": p.preshared_key_present},
+# Why the caches below: a busy gateway emits the same peer's events poll after poll, and everything
+# in a document but counters, times, ids and the action's details follows from the peer's and the
+# interface's (rarely changing) configuration. Those parts are computed once and copied into each
+# document; every document still gets its own dicts and lists (a transform may modify one).
+
+
+@functools.lru_cache(maxsize=1024)
+def _iface_parts(info: InterfaceRecord, implementation: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(``wireguard.interface`` without its ``private_key`` object, that object, ``observer.product``)."""
+    iface_doc: dict[str, Any] = {
+        "name": info.name,
+        "listen_port": info.listen_port,
+        "implementation": implementation,
+        "private_key": None,  # keeps the key order; each document gets its own object here
     }
-    if p.preshared_key_fingerprint:
-        d["preshared_key"]["fingerprint"] = p.preshared_key_fingerprint
-    if p.endpoint:
-        d["endpoint"] = p.endpoint
-    if p.latest_handshake:
-        d["latest_handshake"] = iso(p.latest_handshake)
-    return d
+    if info.public_key:
+        iface_doc["public_key"] = info.public_key
+    private_key: dict[str, Any] = {"present": info.private_key_present}
+    if info.private_key_fingerprint:
+        private_key["fingerprint"] = info.private_key_fingerprint
+    if info.fwmark:
+        iface_doc["fwmark"] = info.fwmark
+    product = "wireguard-go" if implementation == "userspace" else "WireGuard"
+    return iface_doc, private_key, product
+
+
+class _PeerParts:
+    """What the documents of one peer configuration share (see :func:`_peer_parts`)."""
+
+    __slots__ = ("allowed_ips", "doc", "ip", "preshared_key", "related", "source")
+
+    def __init__(self, p: PeerRecord) -> None:
+        # wireguard.peer without its counters and handshake, in the document's key order
+        self.doc: dict[str, Any] = {
+            "public_key": p.public_key,
+            "allowed_ips": None,
+            "rx_bytes": None,
+            "tx_bytes": None,
+            "persistent_keepalive_secs": p.persistent_keepalive,
+            "preshared_key": None,
+        }
+        if p.endpoint:
+            self.doc["endpoint"] = p.endpoint
+        self.allowed_ips = p.allowed_ips
+        self.preshared_key: dict[str, Any] = {"present": p.preshared_key_present}
+        if p.preshared_key_fingerprint:
+            self.preshared_key["fingerprint"] = p.preshared_key_fingerprint
+        ip, port = split_endpoint(p.endpoint)
+        self.ip = ip
+        related: list[str] = []
+        src: dict[str, Any] = {}
+        if ip:
+            src["ip"] = ip
+            src["address"] = ip
+            related.append(ip)
+        if port is not None:
+            src["port"] = port
+        tunnel = _tunnel_ips(p.allowed_ips)
+        if tunnel:
+            src["nat"] = tunnel[0]  # a fresh {"ip": …} per document
+            related.extend(t for t in tunnel if t not in related)
+        self.source = src
+        self.related = tuple(related)
+
+
+_PEER_PARTS: dict[tuple[Any, ...], _PeerParts] = {}
+_PEER_PARTS_MAX = 1 << 14  # ~1 KB each: at most ~18 MB; a larger gateway recomputes, as before
+
+
+def _peer_parts(p: PeerRecord) -> _PeerParts:
+    key = (
+        p.public_key,
+        p.endpoint,
+        p.allowed_ips,
+        p.persistent_keepalive,
+        p.preshared_key_present,
+        p.preshared_key_fingerprint,
+    )
+    parts = _PEER_PARTS.get(key)
+    if parts is None:
+        if len(_PEER_PARTS) >= _PEER_PARTS_MAX:
+            _PEER_PARTS.clear()
+        parts = _PEER_PARTS[key] = _PeerParts(p)
+    return parts
+
+
+_SESSION_ACTIONS = frozenset(
+    ("session-started", "session-ended", "handshake", "endpoint-changed", "transfer")
+)
 
 
 def to_ecs(change: Change, *, hostname: str, observed_at: float) -> dict[str, Any]:
     """Build the ECS document for one change. ``observed_at`` (poll time) becomes ``event.created``."""
-    category, etype, outcome = ACTIONS[change.action]
+    action = change.action
+    category, etype, outcome = ACTIONS[action]
     det = change.details
     info = change.interface
     event: dict[str, Any] = {
@@ -88,26 +162,18 @@ def to_ecs(change: Change, *, hostname: str, observed_at: float) -> dict[str, An
         "kind": "event",
         "category": category,
         "type": etype,
-        "action": change.action,
+        "action": action,
         "dataset": DATASET,
         "module": "wireguard",
         "created": iso(observed_at),
     }
     if outcome:
         event["outcome"] = outcome
-    iface_doc: dict[str, Any] = {
-        "name": info.name,
-        "listen_port": info.listen_port,
-        "implementation": change.implementation,
-        "private_key": {"present": info.private_key_present},
-    }
-    if info.public_key:
-        iface_doc["public_key"] = info.public_key
-    if info.private_key_fingerprint:
-        iface_doc["private_key"]["fingerprint"] = info.private_key_fingerprint
-    if info.fwmark:
-        iface_doc["fwmark"] = info.fwmark
+    iface_proto, private_key, product = _iface_parts(info, change.implementation)
+    iface_doc = iface_proto.copy()
+    iface_doc["private_key"] = private_key.copy()
     wg: dict[str, Any] = {"interface": iface_doc}
+    network: dict[str, Any] = {"transport": "udp", "protocol": "wireguard"}
     doc: dict[str, Any] = {
         "@timestamp": iso(change.time),
         "ecs": {"version": ECS_VERSION},
@@ -117,39 +183,47 @@ def to_ecs(change: Change, *, hostname: str, observed_at: float) -> dict[str, An
             "hostname": hostname,
             "type": "vpn",
             "vendor": "WireGuard",
-            "product": "wireguard-go" if change.implementation == "userspace" else "WireGuard",
+            "product": product,
             "ingress": {"interface": {"name": info.name}},
         },
-        "network": {"transport": "udp", "protocol": "wireguard"},
+        "network": network,
         "wireguard": wg,
     }
     if info.listen_port:
         doc["destination"] = {"port": info.listen_port}
-    related_ip: list[str] = []
+    related_ip: list[str]
     peer = change.peer
     if peer is not None:
-        wg["peer"] = _peer_doc(peer)
-        ip, port = split_endpoint(peer.endpoint)
-        src: dict[str, Any] = {}
-        if ip:
-            src["ip"] = ip
-            src["address"] = ip
-            related_ip.append(ip)
-            doc["network"]["type"] = "ipv6" if ":" in ip else "ipv4"
-        if port is not None:
-            src["port"] = port
-        tunnel = _tunnel_ips(peer.allowed_ips)
-        if tunnel:
-            src["nat"] = {"ip": tunnel[0]}
-            related_ip.extend(t for t in tunnel if t not in related_ip)
-        if src:
+        parts = _peer_parts(peer)
+        pd = parts.doc.copy()
+        pd["allowed_ips"] = list(parts.allowed_ips)
+        pd["rx_bytes"] = peer.rx_bytes
+        pd["tx_bytes"] = peer.tx_bytes
+        pd["preshared_key"] = parts.preshared_key.copy()
+        if peer.latest_handshake:
+            pd["latest_handshake"] = iso(peer.latest_handshake)
+        wg["peer"] = pd
+        related_ip = list(parts.related)
+        if parts.ip:
+            network["type"] = "ipv6" if ":" in parts.ip else "ipv4"
+        if parts.source:
+            src = parts.source.copy()
+            if "nat" in src:
+                src["nat"] = {"ip": src["nat"]}
             doc["source"] = src
-    action = change.action
-    if action in ("session-started", "session-ended", "handshake", "endpoint-changed", "transfer"):
+    else:
+        related_ip = []
+    if action in _SESSION_ACTIONS:
         sid = det.get("session_id")
         if sid:
-            wg.setdefault("session", {})["id"] = sid
-    if action == "session-started":
+            wg["session"] = {"id": sid}
+    if action == "transfer":
+        rx, tx = det["rx_bytes"], det["tx_bytes"]
+        wg["transfer"] = {"rx_bytes": rx, "tx_bytes": tx, "interval_secs": round(det["interval_secs"], 3)}
+        _bytes(doc, rx, tx)
+    elif action == "handshake":
+        pass
+    elif action == "session-started":
         event["start"] = iso(change.time)
         wg["session"]["start"] = iso(change.time)
         wg["session"]["observed_start"] = det["observed_start"]
@@ -176,13 +250,6 @@ def to_ecs(change: Change, *, hostname: str, observed_at: float) -> dict[str, An
             ip, _ = split_endpoint(ep)
             if ip and ip not in related_ip:
                 related_ip.append(ip)
-    elif action == "transfer":
-        wg["transfer"] = {
-            "rx_bytes": det["rx_bytes"],
-            "tx_bytes": det["tx_bytes"],
-            "interval_secs": round(det["interval_secs"], 3),
-        }
-        _bytes(doc, det["rx_bytes"], det["tx_bytes"])
     elif action == "endpoint-changed":
         wg["change"] = {"endpoint": {"old": det["old"], "new": det["new"]}}
         ip, _ = split_endpoint(det["old"])
@@ -208,7 +275,7 @@ def to_ecs(change: Change, *, hostname: str, observed_at: float) -> dict[str, An
     elif action == "peer-added":
         wg["peer"]["initial_sync"] = det["initial_sync"]
     if related_ip:
-        doc.setdefault("related", {})["ip"] = related_ip
+        doc["related"] = {"ip": related_ip}
     return doc
 
 

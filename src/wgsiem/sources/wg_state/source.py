@@ -21,7 +21,7 @@ from wgsiem.event import Envelope, EventMeta
 from wgsiem.pipeline.telemetry import ComponentTelemetry
 from wgsiem.sources.base import ReplayItem
 from wgsiem.sources.peer_directory import PeerDirectory, PeerInfo
-from wgsiem.sources.wg_state.capture import CaptureReader, CaptureWriter, capture_time, read_capture
+from wgsiem.sources.wg_state.capture import CaptureReader, CaptureWriter, capture_time
 from wgsiem.sources.wg_state.config import WgStateSourceConfig
 from wgsiem.sources.wg_state.differ import Change, Differ, DiffSettings
 from wgsiem.sources.wg_state.normalize import iso, to_ecs
@@ -271,10 +271,9 @@ class WgStateSource:
         origin = str(payload)
         data = payload.read_bytes()
         try:
-            data = self._capture_reader.full(data, origin)
+            snap = self._capture_reader.snapshot(data, at, self.reader.fp, origin)
         except ValueError as exc:
             raise SourceError(str(exc), fix="replay the capture directory from its first file") from exc
-        snap = read_capture(data, at, self.reader.fp, origin)
         for msg in snap.errors:
             self.telemetry.error("parse", "replay", msg)
         changes = self.differ.update(snap)
