@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wgsiem.pipeline.telemetry import TelemetryRegistry
+from wgsiem.private_file import write_private
 from wgsiem.sources.config_watch.parser import public_key_of
 from wgsiem.sources.wg_state.config import WgStateSourceConfig
 from wgsiem.sources.wg_state.records import Fingerprinter
@@ -54,14 +55,6 @@ def redact_config(data: bytes, fp: Fingerprinter) -> bytes:
         return m.group(1) + out.encode() + m.group(3)
 
     return _SECRET_LINE.sub(sub, data)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 @dataclass(slots=True)
@@ -113,7 +106,7 @@ class Recorder:
                 if self._conf_hashes.get(name) == digest:
                     continue
                 self._conf_hashes[name] = digest
-                _write_private(self.dir / f"{now:.3f}.{p.stem}.conf", redact_config(data, self.fp))
+                write_private(self.dir / f"{now:.3f}.{p.stem}.conf", redact_config(data, self.fp))
                 self.stats.configs += 1
 
     def _copy_logs(self) -> None:

@@ -30,6 +30,7 @@ import orjson
 
 from wgsiem.errors import Location, ParseError, SourceError
 from wgsiem.event import Envelope, EventMeta
+from wgsiem.private_file import write_private
 from wgsiem.sources.base import ReplayItem, SourceContext
 from wgsiem.sources.config_watch.config import ConfigWatchSourceConfig
 from wgsiem.sources.config_watch.differ import diff_versions
@@ -158,22 +159,12 @@ class ConfigWatchSource:
     def save_state(self) -> None:
         if self.ctx.replay:
             return
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(
-                orjson.dumps(
-                    {
-                        "version": STATE_VERSION,
-                        "files": [version_to_dict(v) for v in self.versions.values()],
-                        "drift": self.tracker.export(),
-                    }
-                )
-            )
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_path)
+        state = {
+            "version": STATE_VERSION,
+            "files": [version_to_dict(v) for v in self.versions.values()],
+            "drift": self.tracker.export(),
+        }
+        write_private(self.state_path, orjson.dumps(state))
 
     def telemetry_error(self, kind: str, stage: str, message: str) -> None:
         self.ctx.telemetry.error(kind, stage, message)

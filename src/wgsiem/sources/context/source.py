@@ -28,6 +28,7 @@ from aiohttp import web
 
 from wgsiem.errors import ParseError, SourceError
 from wgsiem.event import Envelope, EventMeta
+from wgsiem.private_file import write_private
 from wgsiem.sources.base import ReplayItem, SourceContext
 from wgsiem.sources.context.ansible import ansible_results, run_time
 from wgsiem.sources.context.attribution import PeerAttribution
@@ -231,12 +232,7 @@ class ContextSource:
             self.positions = {}
 
     def save_state(self) -> None:
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(orjson.dumps(self.positions))
-        os.replace(tmp, self.state_path)
+        write_private(self.state_path, orjson.dumps(self.positions))
 
     def read_new(self, fc: ContextFileConfig, final: bool) -> tuple[bytes, int, dict[str, Any]] | None:
         """What was appended to ``fc.path`` since the saved position — complete lines only, unless

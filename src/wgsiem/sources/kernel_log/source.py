@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import orjson
 
 from wgsiem.errors import Location, ParseError
 from wgsiem.event import Envelope, EventMeta, event_id
+from wgsiem.private_file import write_private
 from wgsiem.sources.base import ReplayItem, SourceContext
 from wgsiem.sources.journal import JournalFollower, entry_field, entry_message, entry_time, read_json_export
 from wgsiem.sources.kernel_log.attribution import PeerAttributor
@@ -207,14 +207,7 @@ class KernelLogSource:
             "files": {p: pos.to_json() for p, pos in self.positions.items()},
             "peers": self.attributor.export_state(),
         }
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(orjson.dumps(state))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_path)
+        write_private(self.state_path, orjson.dumps(state))
 
     # ------------------------------------------------------------ records → envelopes
     def process(self, payload: Record | ParseError, at: float) -> list[Envelope]:

@@ -22,12 +22,12 @@ rebuilds each full snapshot in order, so replaying a delta capture is replaying 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from operator import itemgetter, methodcaller
 from pathlib import Path
 
+from wgsiem.private_file import write_private
 from wgsiem.sources.wg_state.dump_parser import _interface_from_cols, parse_dump
 from wgsiem.sources.wg_state.records import (
     Fingerprinter,
@@ -93,11 +93,8 @@ def write_capture(directory: Path, taken_at: float, text: str) -> Path:
     """Write atomically, mode 0600, as ``<taken_at>.dump``."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / f"{taken_at:.3f}.dump"
-    tmp = directory / f".{path.name}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    # no fsync per snapshot: a capture is append-only history, and a crash loses at most the last one
+    write_private(path, text.encode(), fsync=False)
     return path
 
 

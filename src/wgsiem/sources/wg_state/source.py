@@ -19,6 +19,7 @@ import orjson
 from wgsiem.errors import SourceError
 from wgsiem.event import Envelope, EventMeta
 from wgsiem.pipeline.telemetry import ComponentTelemetry
+from wgsiem.private_file import write_private
 from wgsiem.sources.base import ReplayItem
 from wgsiem.sources.peer_directory import PeerDirectory, PeerInfo
 from wgsiem.sources.wg_state.capture import CaptureReader, CaptureWriter, capture_time
@@ -125,14 +126,7 @@ class WgStateSource:
             self.telemetry.error("state_corrupt", "restore", f"state file unreadable ({exc}); moved to {bad}")
 
     def save_state(self) -> None:
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(orjson.dumps(self.differ.export_state()))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_path)
+        write_private(self.state_path, orjson.dumps(self.differ.export_state()))
 
     # ------------------------------------------------------------ polling
     def _envelopes(self, changes: list[Change], now: float) -> list[Envelope]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -35,6 +34,7 @@ import orjson
 
 from wgsiem.errors import ConfigError, Location, ParseError, SourceError
 from wgsiem.event import Envelope, EventMeta, event_id
+from wgsiem.private_file import write_private
 from wgsiem.sources.base import ReplayItem, SourceContext
 from wgsiem.sources.wggo_log.catalog import Classified, classify
 from wgsiem.sources.wggo_log.config import WggoLogSourceConfig
@@ -152,12 +152,7 @@ class WggoLogSource:
             "position": pos.to_json() if pos is not None else None,
             "dup": {"stamp": self._dup_stamp, "counts": [[i, r, n] for (i, r), n in self._dup.items()]},
         }
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(orjson.dumps(state))
-        os.replace(tmp, self.state_path)
+        write_private(self.state_path, orjson.dumps(state))
 
     # ------------------------------------------------------------ replay contract
     @staticmethod
