@@ -146,7 +146,7 @@ def test_bad_csv_rows_are_reported_with_line_and_fix() -> None:
     assert [i.name for i in idents] == ["alice"]
     assert [(str(p.location), p.what) for p in problems] == [
         ("inv.csv:3", "public_key is not a WireGuard public key (44 base64 characters)"),
-        ("inv.csv:4", "5 cells for 4 columns"),
+        ("inv.csv:4", "5 values for 4 columns"),
         ("inv.csv:5", "the row names no user"),
     ]
 

@@ -8,14 +8,11 @@ cannot be read at all (not YAML, no header) is a single problem and no assets.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import ipaddress
 from dataclasses import dataclass
 from typing import Any, Final
 
-import yaml
-
+from wgsiem.enrich.inventory_rows import Row, csv_rows, load_yaml, mapping_rows
 from wgsiem.errors import Location, ParseError
 
 __all__ = ["CRITICALITY_LEVELS", "FIELDS", "Asset", "AssetTable", "parse_inventory"]
@@ -190,29 +187,8 @@ def _row(raw: dict[str, Any], loc: Location, seen: dict[str, Location]) -> tuple
     return asset, []
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that records the 1-based line of every mapping under ``__line__``."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    out = dict(loader.construct_pairs(node, deep=True))
-    out["__line__"] = node.start_mark.line + 1
-    return out
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _yaml_rows(text: str, file: str) -> list[tuple[dict[str, Any], Location]]:
-    try:
-        doc = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        loc = Location(file, mark.line + 1, mark.column + 1) if mark is not None else Location(file)
-        raise ParseError(
-            f"not valid YAML ({getattr(exc, 'problem', exc)})", location=loc, fix="fix the YAML syntax"
-        ) from None
+def _yaml_rows(text: str, file: str) -> list[Row]:
+    doc = load_yaml(text, file)
     if isinstance(doc, dict):
         doc = doc.get("assets")
     if doc is None:
@@ -223,45 +199,20 @@ def _yaml_rows(text: str, file: str) -> list[tuple[dict[str, Any], Location]]:
             location=Location(file, 1),
             fix="write 'assets:' followed by '- cidr: …' entries",
         )
-    rows = []
-    for i, item in enumerate(doc):
-        if not isinstance(item, dict):
-            rows.append(({"__bad__": f"entry {i + 1} is not a mapping"}, Location(file)))
-            continue
-        line = item.pop("__line__", None)
-        rows.append((item, Location(file, line)))
-    return rows
+    return mapping_rows(doc, file)
 
 
-def _csv_rows(text: str, file: str) -> list[tuple[dict[str, Any], Location]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    rows: list[tuple[dict[str, Any], Location]] = []
-    while True:
-        try:
-            rec = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # one malformed line; the reader goes on with the next
-            rows.append(({"__bad__": f"not CSV ({exc})"}, Location(file, reader.line_num)))
-            continue
-        line = reader.line_num
-        if not rec or all(not c.strip() for c in rec) or rec[0].lstrip().startswith("#"):
-            continue
-        if header is None:
-            header = [c.strip().lower() for c in rec]
-            if "name" not in header or not ({"cidr", "hostname"} & set(header)):
-                raise ParseError(
-                    "the CSV header must name the columns",
-                    location=Location(file, line),
-                    fix=f"start the file with a header row such as {','.join(FIELDS)}",
-                )
-            continue
-        if len(rec) > len(header):
-            rows.append(({"__bad__": f"{len(rec)} values for {len(header)} columns"}, Location(file, line)))
-            continue
-        rows.append((dict(zip(header, (c.strip() for c in rec), strict=False)), Location(file, line)))
-    return rows
+def _check_header(header: list[str], loc: Location) -> None:
+    if "name" not in header or not ({"cidr", "hostname"} & set(header)):
+        raise ParseError(
+            "the CSV header must name the columns",
+            location=loc,
+            fix=f"start the file with a header row such as {','.join(FIELDS)}",
+        )
+
+
+def _csv_rows(text: str, file: str) -> list[Row]:
+    return csv_rows(text, file, _check_header)
 
 
 def parse_inventory(text: str, file: str) -> tuple[list[Asset], list[ParseError]]:

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import yaml
-
+from wgsiem.enrich.inventory_rows import Row, csv_rows, load_yaml, mapping_rows
 from wgsiem.errors import Location, ParseError
 
 __all__ = ["COLUMNS", "RISK_LEVELS", "Identity", "is_public_key", "parse_inventory"]
@@ -191,31 +188,8 @@ def _row(row: dict[str, Any], loc: Location) -> tuple[Identity | None, list[Pars
     )
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that records the 1-based line of every mapping under ``__line__``."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    out = dict(loader.construct_pairs(node, deep=True))
-    out["__line__"] = node.start_mark.line + 1
-    return out
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _yaml_rows(text: str, file: str) -> list[tuple[dict[str, Any], Location]]:
-    try:
-        doc = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        loc = Location(file, mark.line + 1, mark.column + 1) if mark is not None else Location(file)
-        raise ParseError(
-            f"not valid YAML ({getattr(exc, 'problem', None) or 'syntax error'})",
-            location=loc,
-            fix="fix the YAML syntax",
-        ) from None
+def _yaml_rows(text: str, file: str) -> list[Row]:
+    doc = load_yaml(text, file)
     if isinstance(doc, dict):
         doc.pop("__line__", None)
         extra = sorted(str(k) for k in doc if k != "peers")
@@ -234,42 +208,17 @@ def _yaml_rows(text: str, file: str) -> list[tuple[dict[str, Any], Location]]:
             location=Location(file, 1),
             fix="write 'peers:' followed by '- public_key: …' entries",
         )
-    rows: list[tuple[dict[str, Any], Location]] = []
-    for i, item in enumerate(doc):
-        if not isinstance(item, dict):
-            rows.append(({"__bad__": f"entry {i + 1} is not a mapping"}, Location(file)))
-            continue
-        line = item.pop("__line__", None)
-        rows.append((item, Location(file, line)))
-    return rows
+    return mapping_rows(doc, file)
 
 
-def _csv_rows(text: str, file: str) -> list[tuple[dict[str, Any], Location]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    rows: list[tuple[dict[str, Any], Location]] = []
-    while True:
-        try:
-            rec = next(reader)
-        except StopIteration:
-            break
-        except csv.Error:  # one malformed line; the reader goes on with the next
-            rows.append(({"__bad__": "not a CSV row"}, Location(file, reader.line_num)))
-            continue
-        line = reader.line_num
-        if not rec or all(not c.strip() for c in rec) or rec[0].lstrip().startswith("#"):
-            continue
-        if header is None:
-            header = [c.strip().lower() for c in rec]
-            if "public_key" not in header:
-                raise ParseError(
-                    "the CSV header must name the columns",
-                    location=Location(file, line),
-                    fix=f"start the file with a header row such as {','.join(COLUMNS)}",
-                )
-            continue
-        if len(rec) > len(header):
-            rows.append(({"__bad__": f"{len(rec)} cells for {len(header)} columns"}, Location(file, line)))
-            continue
-        rows.append((dict(zip(header, rec, strict=False)), Location(file, line)))
-    return rows
+def _check_header(header: list[str], loc: Location) -> None:
+    if "public_key" not in header:
+        raise ParseError(
+            "the CSV header must name the columns",
+            location=loc,
+            fix=f"start the file with a header row such as {','.join(COLUMNS)}",
+        )
+
+
+def _csv_rows(text: str, file: str) -> list[Row]:
+    return csv_rows(text, file, _check_header, strip=False)
