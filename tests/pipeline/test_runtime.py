@@ -391,3 +391,34 @@ async def test_a_signal_in_a_forked_child_does_not_stop_the_parent() -> None:
 
 def _sigterm_self() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+@aio
+async def test_a_transforms_drained_alerts_flow_through_later_transforms_to_every_sink() -> None:
+    class AlertOnMultiplesOfFive:
+        def __init__(self) -> None:
+            self.pending: list[Envelope] = []
+
+        def __call__(self, e: Envelope) -> Envelope:
+            if e.data["n"] % 5 == 0:
+                self.pending.append(Envelope({"n": 1000 + e.data["n"]}, EventMeta("alerts", 0)))
+            return e
+
+        def drain_alerts(self) -> list[Envelope]:
+            out, self.pending = self.pending, []
+            return out
+
+    seen_by_later: list[int] = []
+
+    def later(e: Envelope) -> Envelope:
+        seen_by_later.append(e.data["n"])
+        return e
+
+    reg = TelemetryRegistry()
+    sink = RecordingSink(reg)
+    transforms = [("alerting", AlertOnMultiplesOfFive()), ("later", later)]
+    await run_to_end(pipeline([ListSource(10, batch=10)], transforms, [sink], reg))
+    assert sink.events == [*range(10), 1000, 1005]
+    assert seen_by_later == sink.events
+    alerting = reg.get("alerting").snapshot()
+    assert (alerting["received"], alerting["sent"]) == (10, 12)

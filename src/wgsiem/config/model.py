@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wgsiem.detect.config import DetectConfig
 from wgsiem.enrich.apply_privacy.config import ApplyPrivacyConfig
 from wgsiem.enrich.enrich_assets.config import EnrichAssetsConfig
 from wgsiem.enrich.enrich_geo.config import EnrichGeoConfig
@@ -53,9 +54,15 @@ TRANSFORM_CONFIGS: tuple[type[BaseModel], ...] = (
     EnrichAssetsConfig,
     ScoreRiskConfig,
     ApplyPrivacyConfig,
+    DetectConfig,
 )
 TransformConfig = Annotated[
-    EnrichGeoConfig | EnrichIdentityConfig | EnrichAssetsConfig | ScoreRiskConfig | ApplyPrivacyConfig,
+    EnrichGeoConfig
+    | EnrichIdentityConfig
+    | EnrichAssetsConfig
+    | ScoreRiskConfig
+    | ApplyPrivacyConfig
+    | DetectConfig,
     Field(discriminator="type"),
 ]
 

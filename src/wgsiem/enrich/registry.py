@@ -15,6 +15,7 @@ TRANSFORM_CLASSES: dict[str, str] = {
     "enrich_assets": "wgsiem.enrich.enrich_assets.transform:EnrichAssets",
     "score_risk": "wgsiem.enrich.score_risk.transform:ScoreRisk",
     "apply_privacy": "wgsiem.enrich.apply_privacy.transform:ApplyPrivacy",
+    "detect": "wgsiem.detect.engine:DetectionEngine",
 }
 
 

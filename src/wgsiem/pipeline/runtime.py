@@ -274,6 +274,9 @@ class Pipeline:
                     out.append(res)
             if filtered:
                 tel.drop("filtered", filtered)
+            drain = getattr(proc, "drain_alerts", None)
+            if drain is not None:
+                out.extend(drain())
             tel.sent += len(out)
             batch = out
             if not batch:

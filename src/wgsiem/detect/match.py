@@ -1,0 +1,298 @@
+"""Compile a pySigma condition tree into a predicate over one ECS document.
+
+pySigma parses the rule and post-processes its condition into a tree whose inner nodes are
+``ConditionAND`` / ``ConditionOR`` / ``ConditionNOT`` (``1 of`` / ``all of`` already resolved into
+OR / AND of the named detections) and whose leaves are ``ConditionFieldEqualsValueExpression``
+(field, typed value — modifiers already applied) or ``ConditionValueExpression`` (a keyword). We walk
+that tree once per rule and build nested closures, so an event costs only the closures it reaches.
+
+Semantics (Sigma specification, applied to ECS documents):
+
+* field names are dotted ECS names, looked up through nested objects (``event.action`` →
+  ``doc["event"]["action"]``) or as a flat key; a list on the way (``event.category``) matches when
+  any element matches;
+* plain strings compare case-insensitively (``cased`` makes them exact), ``*`` / ``?`` are wildcards
+  (``contains`` / ``startswith`` / ``endswith`` are wildcards added by pySigma);
+* ``re`` searches (unanchored, Sigma's meaning) with the rule's flags; ``cidr`` matches IP values in
+  the network; ``gt/gte/lt/lte`` compare numbers; ``exists`` tests presence; ``null`` matches a
+  missing field or a ``None`` value;
+* a keyword (value without a field) matches any string anywhere in the document.
+
+A value type the matcher does not implement (field references, placeholders, query expressions) is a
+:class:`RuleCompileError` when the rule loads — never a silent non-match at run time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.types import (
+    CompareOperators,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaExpansion,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SpecialChars,
+)
+
+__all__ = ["Predicate", "RuleCompileError", "compile_condition", "field_values", "referenced_fields"]
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+class RuleCompileError(Exception):
+    """The rule uses something the in-process matcher cannot evaluate."""
+
+
+def field_values(doc: Any, name: str) -> list[Any]:
+    """Every value at dotted ``name`` (nested or flat keys, lists flattened); empty when absent."""
+    return _reader(name)(doc)
+
+
+def _reader(name: str) -> Callable[[Any], list[Any]]:
+    """A compiled reader of dotted ``name``: a nested-dict walk first, the general search on a miss."""
+    parts = name.split(".")
+
+    def read(doc: Any) -> list[Any]:
+        node = doc
+        for part in parts:
+            if type(node) is dict and part in node:
+                node = node[part]
+            else:
+                break
+        else:
+            if type(node) is not list:
+                return [node]
+        out: list[Any] = []
+        _collect(doc, parts, out)
+        return out
+
+    return read
+
+
+def _collect(node: Any, parts: list[str], out: list[Any]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _collect(item, parts, out)
+        return
+    if not parts:
+        out.append(node)
+        return
+    if not isinstance(node, dict):
+        return
+    # Longest flat key first: {"event.action": x} and {"event": {"action": x}} are the same field.
+    for i in range(len(parts), 0, -1):
+        key = ".".join(parts[:i])
+        if key in node:
+            _collect(node[key], parts[i:], out)
+
+
+def _leaves(node: Any) -> Iterator[Any]:
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from _leaves(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _leaves(v)
+    else:
+        yield node
+
+
+def _text(v: Any) -> str | None:
+    """The text a string comparison sees: strings, and numbers as written; ``None`` for anything else."""
+    if type(v) is str:
+        return v
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
+def _string_matcher(value: SigmaString) -> Callable[[Any], bool]:
+    cased = isinstance(value, SigmaCasedString)
+    if not value.contains_special():
+        plain = value.to_plain()
+        if cased:
+            return lambda v: _text(v) == plain
+        folded = plain.casefold()
+
+        def equal(v: Any) -> bool:
+            t = _text(v)
+            return t is not None and t.casefold() == folded
+
+        return equal
+    pattern = ""
+    for part in value.s:
+        if part is SpecialChars.WILDCARD_MULTI:
+            pattern += ".*"
+        elif part is SpecialChars.WILDCARD_SINGLE:
+            pattern += "."
+        elif isinstance(part, str):
+            pattern += re.escape(part)
+        else:
+            raise RuleCompileError(f"placeholder {part!r} is not supported; expand it before loading")
+    rx = re.compile(pattern, re.DOTALL | (0 if cased else re.IGNORECASE))
+
+    def wildcard(v: Any) -> bool:
+        t = _text(v)
+        return t is not None and rx.fullmatch(t) is not None
+
+    return wildcard
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    return None
+
+
+_COMPARE: dict[CompareOperators, Callable[[float, float], bool]] = {
+    CompareOperators.LT: lambda a, b: a < b,
+    CompareOperators.LTE: lambda a, b: a <= b,
+    CompareOperators.GT: lambda a, b: a > b,
+    CompareOperators.GTE: lambda a, b: a >= b,
+    CompareOperators.NEQ: lambda a, b: a != b,
+}
+
+_RE_FLAGS = {
+    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
+    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
+    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
+}
+
+
+def _value_matcher(value: Any) -> Callable[[Any], bool]:
+    """A test of one field value against one Sigma value (for every type but exists/null)."""
+    if isinstance(value, SigmaString):
+        return _string_matcher(value)
+    if isinstance(value, SigmaBool):
+        b = value.boolean
+        return lambda v: isinstance(v, bool) and v is b
+    if isinstance(value, SigmaNumber):
+        n = float(value.number)
+        return lambda v: _number(v) == n
+    if isinstance(value, SigmaRegularExpression):
+        flags = 0
+        for flag in value.flags:
+            flags |= _RE_FLAGS[flag]
+        rx = re.compile(str(value.regexp), flags)
+        return lambda v: isinstance(v, str) and rx.search(v) is not None
+    if isinstance(value, SigmaCIDRExpression):
+        net = value.network
+
+        def in_net(v: Any) -> bool:
+            if not isinstance(v, str):
+                return False
+            try:
+                return ipaddress.ip_address(v) in net
+            except ValueError:
+                return False
+
+        return in_net
+    if isinstance(value, SigmaCompareExpression):
+        op = _COMPARE[value.op]
+        ref = float(value.number.number)
+
+        def compare(v: Any) -> bool:
+            n = _number(v)
+            return n is not None and op(n, ref)
+
+        return compare
+    if isinstance(value, SigmaExpansion):
+        subs = [_value_matcher(v) for v in value.values]
+        return lambda v: any(m(v) for m in subs)
+    raise RuleCompileError(f"value type {type(value).__name__} is not supported by the in-process matcher")
+
+
+def _leaf(field: str, value: Any) -> Predicate:
+    read = _reader(field)
+    if isinstance(value, SigmaExists):
+        want = value.exists
+        return lambda doc: any(v is not None for v in read(doc)) is want
+    if isinstance(value, SigmaNull):
+        return lambda doc: all(v is None for v in read(doc))
+    test = _value_matcher(value)
+    return lambda doc: any(test(v) for v in read(doc))
+
+
+def compile_condition(node: Any) -> Predicate:
+    """Build a predicate from a post-processed pySigma condition tree."""
+    if isinstance(node, ConditionAND):
+        parts = [compile_condition(a) for a in node.args]
+        return lambda doc: all(p(doc) for p in parts)
+    if isinstance(node, ConditionOR):
+        if (one_of := _plain_one_of(node)) is not None:
+            return one_of
+        parts = [compile_condition(a) for a in node.args]
+        return lambda doc: any(p(doc) for p in parts)
+    if isinstance(node, ConditionNOT):
+        inner = compile_condition(node.args[0])
+        return lambda doc: not inner(doc)
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return _leaf(node.field, node.value)
+    if isinstance(node, ConditionValueExpression):
+        test = _value_matcher(node.value)
+        return lambda doc: any(test(v) for v in _leaves(doc) if isinstance(v, str))
+    raise RuleCompileError(f"condition node {type(node).__name__} is not supported")
+
+
+def _plain_one_of(node: ConditionOR) -> Predicate | None:
+    """``field: [a, b, c]`` of plain case-insensitive strings as one set lookup (the common shape)."""
+    args = node.args
+    if not args or not all(
+        isinstance(a, ConditionFieldEqualsValueExpression)
+        and type(a.value) is SigmaString
+        and not a.value.contains_special()
+        for a in args
+    ):
+        return None
+    fields = {a.field for a in args}  # type: ignore[union-attr]
+    if len(fields) != 1:
+        return None
+    read = _reader(fields.pop())
+    wanted = frozenset(a.value.to_plain().casefold() for a in args)  # type: ignore[union-attr]
+
+    def one_of(doc: dict[str, Any]) -> bool:
+        for v in read(doc):
+            if type(v) is str:
+                if v.casefold() in wanted:
+                    return True
+            elif isinstance(v, int | float) and not isinstance(v, bool) and str(v).casefold() in wanted:
+                return True
+        return False
+
+    return one_of
+
+
+def referenced_fields(node: Any) -> set[str]:
+    """The field names a condition tree reads (for linting rules against ECS)."""
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return {node.field}
+    out: set[str] = set()
+    for arg in getattr(node, "args", None) or []:
+        if not isinstance(arg, str):
+            out |= referenced_fields(arg)
+    return out
