@@ -29,6 +29,7 @@ from wgsiem.sinks.duckdb_store.store import Store, open_readonly
 from wgsiem.sinks.ndjson.config import NdjsonSinkConfig
 from wgsiem.sinks.ndjson.sink import NdjsonSink
 from wgsiem.sinks.prometheus_exporter.config import PrometheusExporterConfig
+from wgsiem.sinks.registry import SINK_CLASSES, SinkContext, build_sink
 from wgsiem.sources.base import SourceContext
 from wgsiem.sources.peer_directory import PeerDirectory
 from wgsiem.sources.registry import build_source
@@ -93,12 +94,31 @@ def _open_store_sink(
             time.sleep(0.1)
 
 
+def build_transforms(
+    transform_cfgs: dict[str, Any],
+    registry: TelemetryRegistry,
+    *,
+    hostname: str,
+    state_dir: Path,
+    peers: PeerDirectory,
+) -> list[tuple[str, Any]]:
+    """Every configured transform, built in declared order (shared by ``run`` and ``replay``)."""
+    out: list[tuple[str, Any]] = []
+    for tid, tcfg in transform_cfgs.items():
+        tel = registry.register(tid, "transform", tcfg.type)
+        tctx = TransformContext(hostname=hostname, state_dir=state_dir, telemetry=tel, peers=peers)
+        out.append((tid, build_transform(tid, tcfg, tctx)))
+    return out
+
+
 def build_sinks(
     sink_cfgs: dict[str, Any],
     registry: TelemetryRegistry,
     *,
     peers: PeerDirectory,
     sources: dict[str, Any],
+    hostname: str,
+    state_dir: Path,
 ) -> list[Any]:
     """Every configured sink, built (I/O happens here; health checks come later)."""
     sinks: list[Any] = []
@@ -113,6 +133,9 @@ def build_sinks(
             sinks.append(
                 PrometheusExporterSink.build(kcfg, registry, component_id=kid, peers=peers, sources=sources)
             )
+        elif kcfg.type in SINK_CLASSES:
+            ctx = SinkContext(registry, kid, hostname, state_dir, peers, sources)
+            sinks.append(build_sink(kcfg, ctx))
         else:  # pragma: no cover - the config model admits only the types above
             raise WgsiemError(f"sink {kid}: unsupported type {kcfg.type}")
     return sinks
@@ -148,13 +171,21 @@ class Service:
                 hostname=self.cfg.hostname, state_dir=self.state_dir, telemetry=tel, peers=self.peers
             )
             self.sources[sid] = build_source(sid, scfg, ctx)
-        for tid, tcfg in self.cfg.transforms.items():
-            tel = self.registry.register(tid, "transform", tcfg.type)
-            tctx = TransformContext(
-                hostname=self.cfg.hostname, state_dir=self.state_dir, telemetry=tel, peers=self.peers
-            )
-            self.transforms.append((tid, build_transform(tid, tcfg, tctx)))
-        self.sinks = build_sinks(self.cfg.sinks, self.registry, peers=self.peers, sources=self.sources)
+        self.transforms = build_transforms(
+            self.cfg.transforms,
+            self.registry,
+            hostname=self.cfg.hostname,
+            state_dir=self.state_dir,
+            peers=self.peers,
+        )
+        self.sinks = build_sinks(
+            self.cfg.sinks,
+            self.registry,
+            peers=self.peers,
+            sources=self.sources,
+            hostname=self.cfg.hostname,
+            state_dir=self.state_dir,
+        )
         self.store_sink = next((k for k in self.sinks if isinstance(k, DuckdbStoreSink)), None)
 
     # ---------------------------------------------------------------- local API
@@ -167,6 +198,7 @@ class Service:
                 "components": self.registry.snapshot(),
                 "sources": {k: s.status() for k, s in self.sources.items() if hasattr(s, "status")},
                 "transforms": {k: t.status() for k, t in self.transforms if hasattr(t, "status")},
+                "sinks": {k.component_id: k.status() for k in self.sinks if hasattr(k, "status")},
             }
             if self.store_sink is not None:
                 out["store"] = await self._store_query("status", {})

@@ -5,6 +5,8 @@ Errors print as ``error: <what> in <file>:<line>:<col> — <how to fix>``; ``--d
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import sys
 import time
 from typing import Any
@@ -203,20 +205,28 @@ def events(
     )
 
 
-def _mount_optional() -> None:
-    from wgsiem.cli.doctor import doctor
-    from wgsiem.cli.privacy import privacy
-    from wgsiem.cli.replay import record, replay
+OPTIONAL_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("wgsiem.cli.doctor", "doctor"),
+    ("wgsiem.cli.privacy", "privacy"),
+    ("wgsiem.cli.replay", "record"),
+    ("wgsiem.cli.replay", "replay"),
+    ("wgsiem.cli.alerts", "alerts"),
+    ("wgsiem.cli.rules", "rules"),
+    ("wgsiem.cli.simulate", "simulate"),
+    ("wgsiem.cli.export", "export"),
+    ("wgsiem.cli.approvals", "approvals"),
+    ("wgsiem.cli.audit", "audit"),
+    ("wgsiem.cli.respond", "respond"),
+    ("wgsiem.lab.cli", "lab"),
+)
+"""Command modules mounted when present (module, click command attribute)."""
 
-    cli.add_command(doctor)
-    cli.add_command(privacy)
-    cli.add_command(record)
-    cli.add_command(replay)
-    try:
-        from wgsiem.lab.cli import lab
-    except ImportError:  # pragma: no cover - lab is part of the package
-        return
-    cli.add_command(lab)
+
+def _mount_optional() -> None:
+    for module, attr in OPTIONAL_COMMANDS:
+        if importlib.util.find_spec(module) is None:
+            continue
+        cli.add_command(getattr(importlib.import_module(module), attr))
 
 
 _mount_optional()

@@ -126,7 +126,7 @@ def replay(
     from wgsiem.pipeline.runtime import Pipeline
     from wgsiem.pipeline.telemetry import TelemetryRegistry
     from wgsiem.replay.driver import ReplaySource, ReplayStats, plan_replay
-    from wgsiem.service import build_sinks, tune_gc
+    from wgsiem.service import build_sinks, build_transforms, tune_gc
     from wgsiem.sinks.ndjson.config import NdjsonSinkConfig
 
     cfg = load_config(config_path) if config_path else None
@@ -144,11 +144,13 @@ def replay(
             click.echo(f"skipped (no source recognises it): {p}", err=True)
     configs: dict[str, Any] = {}
     sink_cfgs: dict[str, Any] = {}
+    transform_cfgs: dict[str, Any] = {}
     hostname = socket.gethostname()
     if cfg is not None:
         for sc in cfg.sources.values():
             configs.setdefault(sc.type, sc)
         sink_cfgs = dict(cfg.sinks)
+        transform_cfgs = dict(cfg.transforms)
         hostname = cfg.hostname
     if output or not sink_cfgs:
         sink_cfgs["replay_output"] = NdjsonSinkConfig(type="ndjson", path=output or "-")
@@ -173,14 +175,25 @@ def replay(
         source = ReplaySource(
             plan, configs, hostname=hostname, state_dir=sdir, registry=registry, progress=progress
         )
-        sinks = build_sinks(sink_cfgs, registry, peers=source.peers, sources=source.sources)
+        transforms = build_transforms(
+            transform_cfgs, registry, hostname=hostname, state_dir=sdir, peers=source.peers
+        )
+        sinks = build_sinks(
+            sink_cfgs, registry, peers=source.peers, sources=source.sources, hostname=hostname, state_dir=sdir
+        )
 
         tune_gc()
 
         async def main() -> None:
             for sink in sinks:
                 await sink.health_check()
-            await Pipeline([source], [], sinks, registry).run(asyncio.Event())
+            try:
+                await Pipeline([source], transforms, sinks, registry).run(asyncio.Event())
+            finally:
+                for _tid, t in transforms:
+                    close = getattr(t, "close", None)
+                    if close is not None:
+                        close()
 
         asyncio.run(main())
     st = source.stats

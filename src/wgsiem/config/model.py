@@ -14,9 +14,14 @@ from wgsiem.enrich.enrich_assets.config import EnrichAssetsConfig
 from wgsiem.enrich.enrich_geo.config import EnrichGeoConfig
 from wgsiem.enrich.enrich_identity.config import EnrichIdentityConfig
 from wgsiem.enrich.score_risk.config import ScoreRiskConfig
+from wgsiem.respond.config import RespondSinkConfig
 from wgsiem.sinks.duckdb_store.config import DuckdbStoreConfig
+from wgsiem.sinks.elasticsearch.config import ElasticsearchSinkConfig
 from wgsiem.sinks.ndjson.config import NdjsonSinkConfig
 from wgsiem.sinks.prometheus_exporter.config import PrometheusExporterConfig
+from wgsiem.sinks.splunk_hec.config import SplunkHecSinkConfig
+from wgsiem.sinks.syslog.config import SyslogSinkConfig
+from wgsiem.sinks.webhook.config import WebhookSinkConfig
 from wgsiem.sources.config_watch.config import ConfigWatchSourceConfig
 from wgsiem.sources.context.config import ContextSourceConfig
 from wgsiem.sources.host.config import HostSourceConfig
@@ -46,7 +51,16 @@ SOURCE_CONFIGS: tuple[type[BaseModel], ...] = (
     ContextSourceConfig,
     HostSourceConfig,
 )
-SINK_CONFIGS: tuple[type[BaseModel], ...] = (NdjsonSinkConfig, DuckdbStoreConfig, PrometheusExporterConfig)
+SINK_CONFIGS: tuple[type[BaseModel], ...] = (
+    NdjsonSinkConfig,
+    DuckdbStoreConfig,
+    PrometheusExporterConfig,
+    ElasticsearchSinkConfig,
+    SplunkHecSinkConfig,
+    SyslogSinkConfig,
+    WebhookSinkConfig,
+    RespondSinkConfig,
+)
 
 TRANSFORM_CONFIGS: tuple[type[BaseModel], ...] = (
     EnrichGeoConfig,
@@ -77,7 +91,15 @@ SourceConfig = Annotated[
     Field(discriminator="type"),
 ]
 SinkConfig = Annotated[
-    NdjsonSinkConfig | DuckdbStoreConfig | PrometheusExporterConfig, Field(discriminator="type")
+    NdjsonSinkConfig
+    | DuckdbStoreConfig
+    | PrometheusExporterConfig
+    | ElasticsearchSinkConfig
+    | SplunkHecSinkConfig
+    | SyslogSinkConfig
+    | WebhookSinkConfig
+    | RespondSinkConfig,
+    Field(discriminator="type"),
 ]
 
 DEFAULT_STATE_DIR = "/var/lib/wgsiem"

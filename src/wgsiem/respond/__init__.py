@@ -1,0 +1,1 @@
+"""Response playbooks: tiered, governed, audited actions."""

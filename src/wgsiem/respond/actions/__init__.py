@@ -1,0 +1,1 @@
+"""Response actions, each a class satisfying wgsiem.respond.actions.base.Action."""

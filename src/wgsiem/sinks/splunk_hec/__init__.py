@@ -1,0 +1,1 @@
+"""The `splunk_hec` sink."""
