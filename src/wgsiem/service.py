@@ -111,6 +111,12 @@ def build_transforms(
     return out
 
 
+def sink_sources(sinks: list[Any]) -> list[Any]:
+    """Sinks that also emit events (the ``respond`` sink's action results) expose ``as_source()``;
+    the returned source (its own ``component_id``, e.g. ``<sink id>.events``) joins the pipeline."""
+    return [k.as_source() for k in sinks if hasattr(k, "as_source")]
+
+
 def build_sinks(
     sink_cfgs: dict[str, Any],
     registry: TelemetryRegistry,
@@ -187,6 +193,8 @@ class Service:
             state_dir=self.state_dir,
         )
         self.store_sink = next((k for k in self.sinks if isinstance(k, DuckdbStoreSink)), None)
+        for src in sink_sources(self.sinks):
+            self.sources[src.component_id] = src
 
     # ---------------------------------------------------------------- local API
     def _handlers(self) -> dict[str, Any]:
