@@ -56,6 +56,37 @@ def test_unknown_key_names_line_column_and_suggests() -> None:
     assert p.fix is not None and "poll_interval_secs" in p.fix
 
 
+@pytest.mark.parametrize(
+    ("section", "body", "path", "line", "col"),
+    [
+        (
+            "sinks",
+            "    type: webhook\n    url: http://127.0.0.1:9/\n    outbox:\n      max_bytes: lots\n",
+            "sinks.c.outbox.max_bytes",
+            6,
+            18,
+        ),
+        (
+            "sinks",
+            "    type: webhook\n    url: http://127.0.0.1:9/\n    outbox:\n      overflw: block\n",
+            "sinks.c.outbox.overflw",
+            6,
+            7,
+        ),
+        ("sources", "    type: netflow\n    listen_portt: 2055\n", "sources.c.listen_portt", 4, 5),
+        ("transforms", "    type: detect\n    rule_dirz: []\n", "transforms.c.rule_dirz", 4, 5),
+    ],
+)
+def test_an_error_in_any_component_type_points_at_the_bad_key(
+    section: str, body: str, path: str, line: int, col: int
+) -> None:
+    with pytest.raises(ConfigError) as ei:
+        load_config_text(f"{section}:\n  c:\n{body}", "c.yaml")
+    (p,) = ei.value.problems
+    assert f"`{path}`" in p.what
+    assert p.location is not None and (p.location.line, p.location.column) == (line, col), p
+
+
 def test_every_problem_is_reported_at_once() -> None:
     text = (
         "bogus: 1\nsources:\n  gw:\n    type: wg_state\n    poll_interval_secs: -3\n"
@@ -68,7 +99,7 @@ def test_every_problem_is_reported_at_once() -> None:
     assert lines == {1, 5, 8}
     assert "unknown key `bogus`" in rendered
     assert "greater than 0" in rendered
-    assert "ndjson, duckdb" in rendered
+    assert "ndjson, duckdb, prometheus_exporter" in rendered and "(sinks)" in rendered
 
 
 def test_yaml_syntax_error_has_location() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from wgsiem.config.model import Config
+from wgsiem.config.model import SINK_CONFIGS, SOURCE_CONFIGS, TRANSFORM_CONFIGS, Config
 from wgsiem.errors import ConfigError, Location, WgsiemError
 
 __all__ = ["load_config", "load_config_text"]
@@ -100,7 +100,7 @@ def load_config_text(text: str, filename: str = "<config>") -> Config:
         for err in exc.errors():
             loc = tuple(err["loc"])
             # discriminated unions add the variant tag to the path: drop it for the node walk
-            walk = tuple(s for s in loc if not (isinstance(s, str) and s in ("wg_state", "ndjson", "duckdb")))
+            walk = _strip_variant_tag(loc, data)
             path = ".".join(str(s) for s in walk) or "(top level)"
             etype = err["type"]
             if etype == "extra_forbidden":
@@ -114,7 +114,7 @@ def load_config_text(text: str, filename: str = "<config>") -> Config:
             elif etype == "union_tag_invalid" or etype == "union_tag_not_found":
                 node, _ = _node_for(root, walk)
                 what = f"`{path}`: {err['msg']}"
-                fix = "set `type:` to one of: wg_state (sources); ndjson, duckdb (sinks)"
+                fix = f"set `type:` to one of: {_type_names(walk)}"
             elif etype == "missing":
                 node, _ = _node_for(root, walk[:-1])
                 what = f"missing required key `{path}`"
@@ -127,6 +127,31 @@ def load_config_text(text: str, filename: str = "<config>") -> Config:
             location = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
             problems.append(ConfigError(what, location=location, fix=fix))
         raise ConfigError(f"{len(problems)} problem(s) in {filename}", problems=problems) from exc
+
+
+_SECTIONS = ("sources", "sinks", "transforms")
+
+
+def _strip_variant_tag(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[Any, ...]:
+    """``sinks.<id>.<type>.<field>`` → ``sinks.<id>.<field>``: a discriminated union puts the variant's
+    tag into the error path, which is not a key of the file."""
+    if len(loc) > 2 and loc[0] in _SECTIONS:
+        section = data.get(loc[0])
+        comp = section.get(loc[1]) if isinstance(section, dict) else None
+        if isinstance(comp, dict) and loc[2] == comp.get("type"):
+            return (*loc[:2], *loc[3:])
+    return loc
+
+
+def _type_names(walk: tuple[Any, ...]) -> str:
+    configs = {"sources": SOURCE_CONFIGS, "sinks": SINK_CONFIGS, "transforms": TRANSFORM_CONFIGS}
+    section = walk[0] if walk and walk[0] in configs else None
+    groups = [section] if section else list(configs)
+    parts = []
+    for g in groups:
+        names = ", ".join(c.model_fields["type"].annotation.__args__[0] for c in configs[g])  # type: ignore[union-attr]
+        parts.append(f"{names} ({g})")
+    return "; ".join(parts)
 
 
 def load_config(path: str | Path | None) -> Config:
