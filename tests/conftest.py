@@ -3,14 +3,21 @@
 ``make_lab`` builds real WireGuard labs (wireguard-go in network namespaces, see ``wgsiem.lab``) and
 always tears them down, even when the test fails, so a red test never leaves namespaces, processes
 or sockets behind for the next one.
+
+A failing test's report never shows key material: the private and preshared keys of every lab built
+in this process, and the value of any ``PrivateKey``/``PresharedKey``/``private_key``/``preshared_key``
+line, are redacted from the report and its captured output (pytest truncates long values, so a key's
+first 16 characters are redacted too).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +25,34 @@ from wgsiem.lab.runtime import Lab
 from wgsiem.lab.topology import LabSpec
 
 _lab_counter = itertools.count()
+_LAB_SECRETS: set[str] = set()
+_KEY_VALUE = re.compile(
+    r"((?:PrivateKey|PresharedKey|private[_-]key|preshared[_-]key)['\"]?\s*[=:]\s*['\"]?)[A-Za-z0-9+/]{8,}=?"
+)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with every known lab key (and any value after a private/preshared key name) replaced."""
+    text = _KEY_VALUE.sub(r"\1[REDACTED]", text)
+    for secret in _LAB_SECRETS:
+        if secret[:16] in text:
+            text = text.replace(secret, "[REDACTED]").replace(secret[:16], "[REDACTED]")
+    return text
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and report.longrepr is not None:
+        text = str(report.longrepr)
+        clean = redact_secrets(text)
+        if clean != text:
+            report.longrepr = clean
+    if report.sections:
+        report.sections = [(title, redact_secrets(body)) for title, body in report.sections]
+
+
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -59,6 +94,7 @@ def make_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...,
         lab = Lab(spec, state_dir)
         labs.append(lab)  # registered before up(), so a half-built lab is torn down too
         lab.up()
+        _LAB_SECRETS.update(lab.secrets())
         return lab
 
     yield factory

@@ -182,6 +182,9 @@ def replay(
             sink_cfgs, registry, peers=source.peers, sources=source.sources, hostname=hostname, state_dir=sdir
         )
 
+        for sink in sinks:
+            if hasattr(sink, "drain_on_close"):
+                sink.drain_on_close = True  # a replay ends by delivering everything, however long it takes
         tune_gc()
 
         async def main() -> None:

@@ -101,8 +101,64 @@ def status(cfg: Config, as_json: bool) -> None:
         errors = ", ".join(f"{k}={v}" for k, v in c.get("errors", {}).items()) or "0"
         t.add_row(c["id"], c["kind"], c["type"], str(c["received"]), str(c["sent"]), dropped, errors)
     console.print(t)
+    _print_sinks(data.get("sinks", {}))
     if "store" in data:
         console.print("store: " + ", ".join(f"{k}={v}" for k, v in data["store"].items()))
+
+
+def _print_sinks(sinks: dict[str, Any]) -> None:
+    """Network sinks' delivery: outbox depth, lag, retries, parked, last error (``"sinks"`` key)."""
+    rows = {k: v for k, v in sinks.items() if isinstance(v, dict) and isinstance(v.get("outbox"), dict)}
+    if not rows:
+        return
+    t = Table(
+        "sink",
+        "type",
+        "state",
+        "queued",
+        "queued bytes",
+        "lag",
+        "delivered",
+        "retries",
+        "parked",
+        "overflow dropped",
+        "last error",
+        title="delivery",
+    )
+    for sid, st in rows.items():
+        ob = st["outbox"]
+        lag = ob.get("oldest_undelivered_age_secs") or 0
+        state = str(ob.get("state", "-"))
+        if state == "retrying":
+            state = f"[red]retrying[/] {ob.get('failing_for_secs') or 0:.0f}s"
+        elif state == "full":
+            state = "[yellow]full[/]"
+        t.add_row(
+            sid,
+            str(st.get("type", "-")),
+            state,
+            str(ob.get("queued_events", 0)),
+            human_bytes(ob.get("queued_bytes")),
+            f"{lag:.1f}s",
+            str(ob.get("delivered", 0)),
+            str(ob.get("retries", 0)),
+            str(ob.get("parked", 0)),
+            str(ob.get("overflow_dropped", 0)),
+            (ob.get("last_error") or "-")[:80],
+        )
+    console.print(t)
+    for sid, st in rows.items():
+        rec = st["outbox"].get("recovery")
+        if rec:
+            console.print(
+                f"sink [cyan]{sid}[/]: last outage {rec['outage_secs']:.0f}s, backlog "
+                f"{int(rec['backlog_events'])} drained in {rec['drain_secs']:.1f}s "
+                f"({rec['events_per_sec']:.0f} events/s)"
+            )
+        for d in st["outbox"].get("damage", [])[-3:]:
+            console.print(
+                f"sink [cyan]{sid}[/]: [yellow]outbox damage[/] {d['reason']} in {d['file']}@{d['offset']}"
+            )
 
 
 def peers_table(rows: list[dict[str, Any]], title: str = "peers") -> Table:

@@ -31,7 +31,7 @@ from wgsiem.event import event_id
 
 from .attack import TACTICS, TECHNIQUES
 from .match import field_values
-from .rule import DetectionRule
+from .rule import LEVEL_SEVERITY, DetectionRule
 
 __all__ = ["ALERT_DATASET", "AlertGate", "Entity", "build_alert", "entity_of", "event_time"]
 
@@ -131,6 +131,23 @@ class AlertGate:
     def __len__(self) -> int:
         return len(self._open)
 
+    def snapshot(self) -> dict[str, Any]:
+        """The throttle windows still open (evidence ids are not kept: a replay after a restart is
+        deduplicated by the alert id instead)."""
+        return {
+            "open": [[r, e.field, e.value, o.until, o.suppressed] for (r, e), o in self._open.items()],
+        }
+
+    def restore(self, data: Any) -> None:
+        rows = data.get("open") if isinstance(data, dict) else None
+        if not isinstance(rows, list):
+            return
+        for row in rows[-self.max_entities :]:
+            if isinstance(row, list) and len(row) == 5 and isinstance(row[3], int | float):
+                self._open[(str(row[0]), Entity(str(row[1]), str(row[2])))] = _Open(
+                    float(row[3]), int(row[4]) if isinstance(row[4], int) else 0
+                )
+
 
 def build_alert(
     rule: DetectionRule,
@@ -141,10 +158,24 @@ def build_alert(
     created: float,
     suppressed_before: int = 0,
     window_secs: float = 0.0,
+    level: str | None = None,
+    reason: str | None = None,
+    evidence_ids: tuple[str, ...] = (),
+    details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ECS alert document for ``rule`` matching ``doc`` (the evidence)."""
+    """The ECS alert document for ``rule`` matching ``doc`` (the evidence, or the last of it).
+
+    Correlations and detectors pass what only they know: ``level`` (overrides the rule's severity and
+    risk for this alert), ``reason``, all ``evidence_ids`` and ``details``.
+    """
     event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
     evidence_id = str(event.get("id", "")) if isinstance(event, dict) else ""
+    ids = list(dict.fromkeys([*evidence_ids, evidence_id] if evidence_id else evidence_ids))
+    severity, risk = rule.severity, rule.risk_score
+    if level is not None and level != rule.level and level in LEVEL_SEVERITY:
+        severity = LEVEL_SEVERITY[level]
+        risk = float(severity)
+    headline = f"{rule.title}: {entity.field}={entity.value}" if entity.field else rule.title
     alert: dict[str, Any] = {
         "@timestamp": _iso(at),
         "event": {
@@ -156,9 +187,9 @@ def build_alert(
             "dataset": ALERT_DATASET,
             "module": "wireguard",
             "created": _iso(created),
-            "severity": rule.severity,
-            "risk_score": rule.risk_score,
-            "reason": f"{rule.title}: {entity.field}={entity.value}" if entity.field else rule.title,
+            "severity": severity,
+            "risk_score": risk,
+            "reason": f"{headline} — {reason}" if reason else headline,
         },
         "rule": {
             "id": rule.id,
@@ -193,7 +224,7 @@ def build_alert(
     wireguard["alert"] = {
         "rule_name": rule.name,
         "entity": {"field": entity.field, "value": entity.value},
-        "evidence_ids": [evidence_id] if evidence_id else [],
+        "evidence_ids": ids,
         "evidence_action": str(event.get("action", "")) if isinstance(event, dict) else "",
         "evidence_dataset": str(event.get("dataset", "")) if isinstance(event, dict) else "",
         "suppressed_count": suppressed_before,
@@ -201,7 +232,11 @@ def build_alert(
         "playbook": rule.playbook,
         "maturity": rule.maturity,
         "triage": rule.triage,
+        "kind": rule.kind,
+        "level": level or rule.level,
     }
+    if details:
+        wireguard["alert"]["details"] = _copy(details)
     alert["wireguard"] = wireguard
     return alert
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,4 +31,25 @@ class DetectConfig(BaseModel):
     )
     max_event_ids: int = Field(
         100_000, ge=1, description="bound on the evidence ids remembered for deduplication of replays"
+    )
+    max_groups: int = Field(
+        50_000,
+        ge=1,
+        description="bound on the groups each correlation rule keeps; least recently used go first",
+    )
+    detector_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per detector rule name: options overriding the rule file's `wgsiem.options`",
+    )
+    state: bool = Field(
+        True, description="persist correlation windows, detector baselines and the throttle table"
+    )
+    state_save_interval_secs: float = Field(
+        60.0, gt=0, description="how often the state file is rewritten while running (and always at close)"
+    )
+    lifecycle: bool = Field(
+        True, description="record alerts in <state_dir>/alerts.db and honour its suppressions"
+    )
+    suppression_check_interval_secs: float = Field(
+        1.0, gt=0, description="how often the engine looks for suppressions added by `wgsiem alerts suppress`"
     )

@@ -24,6 +24,7 @@ A value type the matcher does not implement (field references, placeholders, que
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterator
@@ -52,7 +53,14 @@ from sigma.types import (
     SpecialChars,
 )
 
-__all__ = ["Predicate", "RuleCompileError", "compile_condition", "field_values", "referenced_fields"]
+__all__ = [
+    "Predicate",
+    "RuleCompileError",
+    "compile_condition",
+    "field_values",
+    "referenced_fields",
+    "required_values",
+]
 
 Predicate = Callable[[dict[str, Any]], bool]
 
@@ -66,6 +74,7 @@ def field_values(doc: Any, name: str) -> list[Any]:
     return _reader(name)(doc)
 
 
+@functools.lru_cache(maxsize=4096)
 def _reader(name: str) -> Callable[[Any], list[Any]]:
     """A compiled reader of dotted ``name``: a nested-dict walk first, the general search on a miss."""
     parts = name.split(".")
@@ -235,18 +244,31 @@ def _leaf(field: str, value: Any) -> Predicate:
     if isinstance(value, SigmaNull):
         return lambda doc: all(v is None for v in read(doc))
     test = _value_matcher(value)
-    return lambda doc: any(test(v) for v in read(doc))
+
+    def leaf(doc: dict[str, Any]) -> bool:  # a loop, not any(genexpr): this runs for every event
+        for v in read(doc):  # noqa: SIM110
+            if test(v):
+                return True
+        return False
+
+    return leaf
 
 
 def compile_condition(node: Any) -> Predicate:
     """Build a predicate from a post-processed pySigma condition tree."""
     if isinstance(node, ConditionAND):
         parts = [compile_condition(a) for a in node.args]
+        if len(parts) == 2:  # the common shape, without a generator per event
+            first, second = parts
+            return lambda doc: first(doc) and second(doc)
         return lambda doc: all(p(doc) for p in parts)
     if isinstance(node, ConditionOR):
         if (one_of := _plain_one_of(node)) is not None:
             return one_of
         parts = [compile_condition(a) for a in node.args]
+        if len(parts) == 2:
+            left, right = parts
+            return lambda doc: left(doc) or right(doc)
         return lambda doc: any(p(doc) for p in parts)
     if isinstance(node, ConditionNOT):
         inner = compile_condition(node.args[0])
@@ -296,3 +318,30 @@ def referenced_fields(node: Any) -> set[str]:
         if not isinstance(arg, str):
             out |= referenced_fields(arg)
     return out
+
+
+def required_values(node: Any, field: str) -> frozenset[str] | None:
+    """The plain values ``field`` must (case-insensitively) equal for the condition to hold, or ``None``
+    when the condition does not pin the field down (wildcards, negations, other fields).
+
+    The engine uses it for ``event.action`` to skip, per event, the rules that cannot match.
+    """
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        value = node.value
+        if node.field == field and type(value) is SigmaString and not value.contains_special():
+            return frozenset({value.to_plain().casefold()})
+        return None
+    if isinstance(node, ConditionOR):
+        parts = [required_values(a, field) for a in node.args]
+        if any(p is None for p in parts):
+            return None
+        return frozenset().union(*parts)  # type: ignore[arg-type]
+    if isinstance(node, ConditionAND):
+        known = [p for p in (required_values(a, field) for a in node.args) if p is not None]
+        if not known:
+            return None
+        out = known[0]
+        for p in known[1:]:
+            out &= p
+        return out
+    return None

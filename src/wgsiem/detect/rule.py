@@ -17,6 +17,16 @@ under the ``wgsiem:`` key, which pySigma keeps as a custom attribute and other S
       playbook: the response playbook id it triggers
       samples: {match: [ECS docs], no_match: [ECS docs]}
 
+Three kinds of rule file share this metadata (``DetectionRule.kind``):
+
+* ``sigma`` — one Sigma rule, matched event by event (:mod:`.match`);
+* ``correlation`` — base Sigma rules and a Sigma correlation rule in one multi-document file, the
+  ``wgsiem:`` block on the correlation (:mod:`.correlation`); base rules raise no alert of their own;
+* ``detector`` — no ``detection:``; ``wgsiem.detector: <module>:<Class>`` names a Python plugin
+  (:mod:`.detector`), ``wgsiem.options`` its default options. Its samples are *sequences*: fed in
+  order to a fresh engine, ``match`` raises at least one alert of the rule and ``no_match`` none (the
+  same holds for correlation rules).
+
 Loading is strict: every problem of every file is collected into one :class:`ConfigError` with file
 locations, so a broken rule never half-loads and the author sees all mistakes at once.
 """
@@ -31,13 +41,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
-from sigma.rule import SigmaRule
+from sigma.rule import SigmaRule, SigmaRuleBase
 
 from wgsiem.errors import ConfigError, Location, WgsiemError
 
 from .attack import TACTICS, TECHNIQUES
-from .match import Predicate, RuleCompileError, compile_condition
+from .correlation import Correlation, compile_correlation
+from .match import Predicate, RuleCompileError, compile_condition, required_values
 
 __all__ = [
     "BUILTIN_RULES",
@@ -83,8 +96,21 @@ class DetectionRule:
     samples_match: tuple[dict[str, Any], ...]
     samples_no_match: tuple[dict[str, Any], ...]
     path: Path
-    sigma: SigmaRule
+    sigma: SigmaRuleBase | None
+    """The parsed Sigma rule (``SigmaRule`` or ``SigmaCorrelationRule``); ``None`` for a detector."""
     predicate: Predicate
+    kind: str = "sigma"
+    correlation: Correlation | None = None
+    detector: str = ""
+    """``module:Class`` of a detector rule."""
+    options: dict[str, Any] | None = None
+    """A detector's default options (``wgsiem.options``)."""
+    base_rules: tuple[SigmaRule, ...] = ()
+    """The hidden base rules of a correlation rule."""
+    actions: frozenset[str] | None = None
+    """The ``event.action`` values (casefolded) a Sigma or correlation rule can match; ``None``: any."""
+    sample_options: dict[str, Any] | None = None
+    """Detector options the samples run with (``wgsiem.samples.options``), to keep sequences short."""
 
     def matches(self, doc: dict[str, Any]) -> bool:
         return self.predicate(doc)
@@ -99,16 +125,53 @@ def load_rule(path: Path) -> DetectionRule:
     problems: list[WgsiemError] = []
     try:
         text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
+        docs = list(yaml.safe_load_all(text))
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"cannot read rule: {e}", location=Location(str(path))) from e
-    if not isinstance(raw, dict):
-        raise ConfigError("a rule file must hold one YAML mapping", location=Location(str(path)))
+    if not docs or not all(isinstance(d, dict) for d in docs):
+        raise ConfigError("a rule file must hold YAML mappings", location=Location(str(path)))
+    raw = docs[-1]
+    kind = "sigma"
+    base_rules: list[SigmaRule] = []
+    correlation_rule: SigmaCorrelationRule | None = None
+    ext_raw = raw.get("wgsiem")
     try:
-        sigma = SigmaRule.from_yaml(text, collect_errors=True)
-    except SigmaError as e:
+        if len(docs) > 1 or "correlation" in raw:
+            kind = "correlation"
+            collection = SigmaCollection.from_yaml(text, collect_errors=True)
+            problems.extend(_problem(path, f"Sigma: {e}") for e in collection.errors)
+            for r in collection.rules:
+                problems.extend(_problem(path, f"Sigma: {e}") for e in r.errors)
+            parsed: list[Any] = list(collection.rules) or [None]
+            *bases, last = parsed
+            if not isinstance(last, SigmaCorrelationRule) or not all(isinstance(b, SigmaRule) for b in bases):
+                raise ConfigError(
+                    "a correlation file holds base Sigma rules and then one correlation rule",
+                    location=Location(str(path)),
+                )
+            correlation_rule = last
+            base_rules = [b for b in bases if isinstance(b, SigmaRule)]
+            sigma: SigmaRuleBase = last
+        elif "detection" not in raw and isinstance(ext_raw, dict) and "detector" in ext_raw:
+            kind = "detector"
+            # The metadata is checked by pySigma exactly as a rule's: parse it with a never-matching
+            # detection, then keep only the metadata.
+            shim = {k: v for k, v in raw.items() if k != "wgsiem"}
+            shim.setdefault("logsource", {"product": "wireguard"})
+            shim["detection"] = {"never": {"event.action": "\x00detector"}, "condition": "never"}
+            sigma = SigmaRule.from_dict(shim, collect_errors=True)
+            problems.extend(_problem(path, f"Sigma: {e}") for e in sigma.errors)
+        else:
+            sigma = SigmaRule.from_yaml(text, collect_errors=True)
+            problems.extend(_problem(path, f"Sigma: {e}") for e in sigma.errors)
+    except ConfigError:
+        raise
+    except (SigmaError, yaml.YAMLError) as e:  # pySigma re-reads the YAML strictly (duplicate keys)
         raise ConfigError(f"invalid Sigma rule: {e}", location=Location(str(path))) from e
-    problems.extend(_problem(path, f"Sigma: {e}") for e in sigma.errors)
+    except (AttributeError, TypeError, ValueError, KeyError) as e:
+        # pySigma assumes well-typed values in places (e.g. a list as correlation `type`); a malformed
+        # file must still be a located error, not a crash of the loader
+        raise ConfigError(f"invalid Sigma rule: {type(e).__name__}: {e}", location=Location(str(path))) from e
 
     ext = raw.get("wgsiem")
     if not isinstance(ext, dict):
@@ -126,9 +189,10 @@ def load_rule(path: Path) -> DetectionRule:
     name = str(need(sigma.name, "`name` (a slug)") or "")
     if name and not _SLUG.match(name):
         problems.append(_problem(path, f"`name` {name!r} is not a lowercase slug ([a-z0-9_])"))
-    level = sigma.level.name.lower() if sigma.level else ""
+    # an invalid value stays a plain string (pySigma collected the error): treat it as missing
+    level = str(getattr(sigma.level, "name", "")).lower()
     need(level, "`level`")
-    status = sigma.status.name.lower() if sigma.status else ""
+    status = str(getattr(sigma.status, "name", "")).lower()
     need(status, "`status` (maturity)")
 
     techniques: list[str] = []
@@ -162,17 +226,48 @@ def load_rule(path: Path) -> DetectionRule:
     samples = ext.get("samples") or {}
     match = samples.get("match") if isinstance(samples, dict) else None
     no_match = samples.get("no_match") if isinstance(samples, dict) else None
-    for key, docs in (("match", match), ("no_match", no_match)):
-        if not isinstance(docs, list) or not docs or not all(isinstance(d, dict) for d in docs):
+    for key, sample_docs in (("match", match), ("no_match", no_match)):
+        if (
+            not isinstance(sample_docs, list)
+            or not sample_docs
+            or not all(isinstance(d, dict) for d in sample_docs)
+        ):
             problems.append(_problem(path, f"wgsiem.samples.{key} must be a non-empty list of ECS documents"))
 
     predicate: Predicate = lambda doc: False  # noqa: E731 — replaced below when the rule compiles
-    if not sigma.errors:
+    actions: frozenset[str] | None = None
+    correlation: Correlation | None = None
+    detector = ""
+    options: dict[str, Any] | None = None
+    if kind == "sigma" and isinstance(sigma, SigmaRule) and not sigma.errors:
         try:
             preds = [compile_condition(c.parsed) for c in sigma.detection.parsed_condition]
             predicate = preds[0] if len(preds) == 1 else (lambda doc: any(p(doc) for p in preds))
+            actions = _actions([sigma])
         except (RuleCompileError, SigmaError) as e:
             problems.append(_problem(path, f"cannot evaluate detection: {e}"))
+    elif kind == "correlation" and correlation_rule is not None and not problems:
+        try:
+            base: dict[str, Predicate] = {}
+            for b in base_rules:
+                preds = [compile_condition(c.parsed) for c in b.detection.parsed_condition]
+                pred = preds[0] if len(preds) == 1 else (lambda doc, ps=preds: any(p(doc) for p in ps))
+                for ref in (b.name, str(b.id) if b.id else None):
+                    if ref:
+                        base[ref] = pred
+            correlation = compile_correlation(correlation_rule, base)
+            actions = _actions(base_rules)
+        except (RuleCompileError, SigmaError) as e:
+            problems.append(_problem(path, f"cannot evaluate correlation: {e}"))
+    elif kind == "detector":
+        detector = str(ext.get("detector") or "")
+        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", detector):
+            problems.append(_problem(path, "wgsiem.detector must be `package.module:Class`"))
+        opts = ext.get("options", {})
+        if not isinstance(opts, dict):
+            problems.append(_problem(path, "wgsiem.options must be a mapping"))
+            opts = {}
+        options = dict(opts)
 
     fields = {
         "description": sigma.description,
@@ -212,9 +307,30 @@ def load_rule(path: Path) -> DetectionRule:
         samples_match=tuple(match or ()),
         samples_no_match=tuple(no_match or ()),
         path=path,
-        sigma=sigma,
+        sigma=None if kind == "detector" else sigma,
         predicate=predicate,
+        kind=kind,
+        correlation=correlation,
+        detector=detector,
+        options=options,
+        base_rules=tuple(base_rules),
+        actions=actions,
+        sample_options=dict(samples["options"])
+        if isinstance(samples, dict) and isinstance(samples.get("options"), dict)
+        else None,
     )
+
+
+def _actions(rules: list[SigmaRule]) -> frozenset[str] | None:
+    """Union of the ``event.action`` values the rules' conditions require; ``None`` if one does not."""
+    out: set[str] = set()
+    for r in rules:
+        for c in r.detection.parsed_condition:
+            need = required_values(c.parsed, "event.action")
+            if need is None:
+                return None
+            out |= need
+    return frozenset(out)
 
 
 def rule_files(directory: Path) -> list[Path]:

@@ -74,8 +74,10 @@ class Source(Protocol):
 class Sink(Protocol):
     """Delivers batches somewhere. Treats envelopes as read-only: they are shared by every sink.
 
-    Optional: ``async def start()`` (called by :meth:`Pipeline.run` before the first write), and
-    ``batch_max_events`` / ``batch_max_wait_secs`` attributes overriding the pipeline's batching.
+    Optional: ``async def start()`` (called by :meth:`Pipeline.run` before the first write),
+    ``batch_max_events`` / ``batch_max_wait_secs`` attributes overriding the pipeline's batching, and
+    ``counts_own_sent = True`` for a sink that counts ``sent`` itself when the destination accepts
+    (the outbox: a write only puts records on disk).
     """
 
     component_id: str
@@ -322,8 +324,9 @@ class Pipeline:
                     exc,
                 )
                 return
-            dropped_now = sum(tel.dropped.values()) - sum(before.values())
-            tel.sent += len(batch) - dropped_now
+            if not getattr(sink, "counts_own_sent", False):
+                dropped_now = sum(tel.dropped.values()) - sum(before.values())
+                tel.sent += len(batch) - dropped_now
             return
 
     async def _call(self, tel: ComponentTelemetry, stage: str, fn: Callable[[], Awaitable[None]]) -> bool:

@@ -23,6 +23,9 @@ class ComponentTelemetry:
     dropped: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     last_error: str | None = None
+    gauges: dict[str, float] = field(default_factory=dict)
+    """Current values a component reports besides the counters (an outbox's queue depth, lag …);
+    exposed as ``wgsiem_component_<name>`` gauges. Only in the snapshot when a component sets one."""
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] += n
@@ -33,7 +36,7 @@ class ComponentTelemetry:
             self.last_error = message
 
     def snapshot(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.component_id,
             "kind": self.kind,
             "type": self.component_type,
@@ -43,6 +46,9 @@ class ComponentTelemetry:
             "errors": dict(self.errors),
             "last_error": self.last_error,
         }
+        if self.gauges:
+            out["gauges"] = dict(self.gauges)
+        return out
 
 
 class TelemetryRegistry:

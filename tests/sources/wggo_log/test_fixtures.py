@@ -54,7 +54,7 @@ def story(docs: list[dict[str, Any]]) -> list[tuple[int, str, str | None, str | 
             d["event"]["sequence"],
             d["event"]["action"],
             who.get(d["wireguard"].get("peer", {}).get("public_key", "")),
-            d["wireguard"].get("endpoint"),
+            d["wireguard"].get("endpoint", {}).get("text"),
         )
         for d in docs
         if not d["event"]["action"].startswith(NOISE)

@@ -77,7 +77,7 @@ def test_invalid_initiation_exact(tmp_path: Path) -> None:
     assert doc["source"] == {"ip": "203.0.113.12", "address": "203.0.113.12", "port": 41694}
     assert doc["related"] == {"ip": ["203.0.113.12"]}
     assert doc["network"]["type"] == "ipv4"
-    assert doc["wireguard"]["endpoint"] == "203.0.113.12:41694"
+    assert doc["wireguard"]["endpoint"] == {"text": "203.0.113.12:41694"}
     assert "peer" not in doc["wireguard"]
     assert validate(doc) == []
 

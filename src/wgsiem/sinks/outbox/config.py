@@ -29,3 +29,20 @@ class OutboxConfig(BaseModel):
     batch_max_events: int = Field(1000, ge=1, description="Records per deliver call.")
     retry_initial_backoff_secs: float = Field(0.5, gt=0, description="First retry delay.")
     retry_max_backoff_secs: float = Field(30.0, gt=0, description="Retry delay cap (exponential, jittered).")
+    segment_max_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=64 * 1024,
+        description="A segment file is closed and a new one started past this size; space is freed a "
+        "whole segment at a time, so the effective segment size is min(this, max_bytes / 8).",
+    )
+    fsync: Literal["batch", "never"] = Field(
+        "batch",
+        description="batch: every write batch is fsync-ed before the pipeline counts it accepted "
+        "(survives a power loss); never: left to the OS (survives a process crash, not a power loss).",
+    )
+    flush_timeout_secs: float = Field(
+        5.0,
+        ge=0,
+        description="How long flush() (every second, and at a graceful stop) waits for the records "
+        "written so far to be delivered; it returns at once while the destination is failing.",
+    )

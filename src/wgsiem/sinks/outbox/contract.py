@@ -32,6 +32,10 @@ class Pending:
     """The document's ``event.id`` (deterministic): the idempotency key (ES ``_id``, HEC event id)."""
     doc: dict[str, Any]
     """The ECS document as the pipeline produced it. Read-only: deliverers copy before mapping."""
+    raw: bytes | None = field(default=None, compare=False, repr=False)
+    """``doc`` as compact JSON (the NDJSON line without its newline) when the outbox has it — always
+    for records it hands out. A deliverer that ships the ECS document unchanged may send these bytes
+    instead of encoding ``doc`` again (after a restart records come from disk: this saves the re-encode)."""
 
 
 @dataclass(slots=True)

@@ -43,7 +43,7 @@ from wgsiem import __version__
 from wgsiem.event import Envelope
 from wgsiem.pipeline.telemetry import TelemetryRegistry
 
-__all__ = ["END_REASONS", "STATE_DATASET", "EventCounters", "Family", "WgsiemCollector"]
+__all__ = ["COMPONENT_GAUGES", "END_REASONS", "STATE_DATASET", "EventCounters", "Family", "WgsiemCollector"]
 
 STATE_DATASET = "wireguard.state"
 """Only events of the wg_state source feed the event-derived counters (another source reporting the
@@ -61,6 +61,20 @@ _COUNTED = {
 _W = "wgsiem_wireguard_"
 _C = "wgsiem_component_"
 _COMPONENT_LABELS = ("component_id", "component_kind", "component_type")
+
+COMPONENT_GAUGES = {
+    "outbox_queued_events": "Events in the sink's outbox not yet delivered (queue depth).",
+    "outbox_queued_bytes": "Bytes of the sink's outbox records not yet delivered.",
+    "outbox_disk_bytes": "Bytes the sink's outbox occupies on disk (bounded by its max_bytes).",
+    "outbox_oldest_age_seconds": "Age of the oldest undelivered event in the sink's outbox (delivery lag).",
+    "outbox_retries": "Delivery attempts of the sink's outbox that failed and were retried (since start).",
+    "outbox_parked_events": "Events the destination rejected for good, parked (since start).",
+    "outbox_delivery_failing": "1 while the sink's destination is failing (retrying with backoff), else 0.",
+}
+"""Gauges a component may report (``ComponentTelemetry.gauges``), a row per component that sets it.
+The families exist as soon as one component (an outbox sink) reports any of them — a configuration
+without network sinks exposes exactly what it did before. Delivery errors are the ``errors`` counter
+(stage ``deliver``)."""
 _IFACE = ("interface",)
 
 
@@ -412,8 +426,16 @@ class WgsiemCollector(Collector):
             "Errors, by error type and stage.",
             (*_COMPONENT_LABELS, "error_type", "stage"),
         )
+        gauges = {
+            name: Family(f"{_C}{name}", "gauge", help_, _COMPONENT_LABELS)
+            for name, help_ in COMPONENT_GAUGES.items()
+        }
         for comp in self._components():
             base = (str(comp["id"]), str(comp["kind"]), str(comp["type"]))
+            for name, value in sorted(comp.get("gauges", {}).items()):
+                fam = gauges.get(name)
+                if fam is not None:
+                    fam.add(base, float(value))
             received.add(base, comp["received"])
             sent.add(base, comp["sent"])
             for reason, n in sorted(comp["dropped"].items()):
@@ -421,7 +443,8 @@ class WgsiemCollector(Collector):
             for key, n in sorted(comp["errors"].items()):
                 etype, _, stage = str(key).rpartition("@")
                 errors.add((*base, etype or str(key), stage if etype else ""), n)
-        return [received, sent, dropped, errors]
+        extra = list(gauges.values()) if any(f.rows for f in gauges.values()) else []
+        return [received, sent, dropped, errors, *extra]
 
     def _components(self) -> list[dict[str, Any]]:
         for _ in range(5):

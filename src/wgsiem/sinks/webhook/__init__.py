@@ -1,1 +1,1 @@
-"""The `webhook` sink."""
+"""The `webhook` sink: templated JSON to any HTTP endpoint, through the durable outbox."""

@@ -223,9 +223,10 @@ def ansible_task_doc(r: AnsibleTaskResult, fallback: float, created: float) -> d
         "run_id": r.run_id,
         "play": {"id": r.play_id, "name": r.play_name},
         "task": {"id": r.task_id, "name": r.task_name, "module": r.module},
-        "changed": r.changed,
-        "failed": r.failed,
-        "unreachable": r.unreachable,
+        # counts, as in a run's summary (0/1 for one task): one type per field in every SIEM mapping
+        "changed": int(r.changed),
+        "failed": int(r.failed),
+        "unreachable": int(r.unreachable),
     }
     if r.message:
         run["message"] = r.message

@@ -159,7 +159,7 @@ def to_ecs(
         wg["peer"] = p
     for name, value in classified.fields:
         if name == "endpoint":
-            wg["endpoint"] = value
+            wg["endpoint"] = {"text": value}  # the kernel_log shape: one mapping for wireguard.endpoint
             ip, port = split_endpoint(value)
             if ip is not None:
                 doc["source"] = {"ip": ip, "address": ip, "port": port}

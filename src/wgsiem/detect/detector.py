@@ -1,0 +1,223 @@
+"""The contract of a stateful detector: a Python plugin for what a Sigma rule cannot express.
+
+A detector is a class named by its rule file (``wgsiem.detector: wgsiem.detect.detectors.geography:
+UnexpectedGeography``); the rule file carries the same metadata as a Sigma rule (title, id, name,
+level, tags, samples, …) and the detector's options under ``wgsiem.options``, which the
+configuration can override per rule (``detect.detector_options.<name>``). It is built as
+``Cls(options)`` and is then fed every event the engine sees::
+
+    observe(doc, at) -> list[Finding]      # at = the event's own time (POSIX seconds)
+    snapshot() -> dict                     # JSON-able state, for the state file
+    restore(data) -> None                  # the inverse; unknown or damaged data is ignored
+    entries() -> int                       # how many keys (peers, users, …) the state holds
+
+Rules every detector follows (the engine relies on them):
+
+* **event time only** — decisions use ``at`` and times inside the documents, never the wall clock,
+  so a replay of captures decides exactly as the live run did;
+* **bounded state** — every table is a :class:`BoundedTable` (least recently used keys go first,
+  entries older than a TTL of event time expire), so an attacker inventing keys costs memory up to the
+  bound and no further;
+* **no secrets** — a snapshot holds public keys, addresses, counters and times, never key material.
+
+A detector sets ``actions`` (a frozenset of ``event.action`` values, class or instance attribute) to
+be handed only those events — the engine routes by action, so a detector of ``transfer`` events costs
+nothing on the others; without it, it sees every event. It sets ``wants_alerts = True`` to also
+observe the alerts the engine raises (the escalation detector correlates them with EDR alerts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+__all__ = [
+    "LEVELS",
+    "BoundedTable",
+    "Detector",
+    "Finding",
+    "first",
+    "geo_distance_km",
+    "hour_of_week",
+    "location",
+    "peer_key",
+    "user_key",
+]
+
+LEVELS = ("informational", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detection: what it is about, why, and the events that show it.
+
+    ``level`` overrides the rule's level for this finding (e.g. MFA from the same place lowers a
+    geography finding, an EDR alert escalates to ``critical``); ``details`` lands in
+    ``wireguard.alert.details`` of the alert.
+    """
+
+    entity_field: str
+    entity_value: str
+    reason: str
+    evidence_ids: tuple[str, ...] = ()
+    level: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Detector(Protocol):
+    wants_alerts: ClassVar[bool]
+
+    def observe(self, doc: dict[str, Any], at: float) -> list[Finding]: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def restore(self, data: dict[str, Any]) -> None: ...
+
+    def entries(self) -> int: ...
+
+
+class BoundedTable:
+    """An LRU map bounded to ``max_entries`` keys whose entries expire ``ttl_secs`` of event time after
+    their last update (``ttl_secs=0``: never). Values must be JSON-able for :meth:`snapshot`."""
+
+    def __init__(self, max_entries: int, ttl_secs: float = 0.0) -> None:
+        self.max_entries = max_entries
+        self.ttl_secs = ttl_secs
+        self._data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self.evicted = 0
+
+    def get(self, key: str, at: float) -> Any | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        seen, value = item
+        if self.ttl_secs and at - seen > self.ttl_secs:
+            del self._data[key]
+            self.evicted += 1
+            return None
+        return value
+
+    def put(self, key: str, value: Any, at: float) -> None:
+        data = self._data
+        if key in data:
+            data.move_to_end(key)
+        data[key] = (at, value)
+        if len(data) > self.max_entries:
+            data.popitem(last=False)
+            self.evicted += 1
+
+    def touch(self, key: str, at: float) -> None:
+        item = self._data.get(key)
+        if item is not None:
+            self._data[key] = (at, item[1])
+            self._data.move_to_end(key)
+
+    def pop(self, key: str) -> Any | None:
+        item = self._data.pop(key, None)
+        return None if item is None else item[1]
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for key, (_, value) in self._data.items():
+            yield key, value
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def snapshot(self) -> list[list[Any]]:
+        return [[key, seen, value] for key, (seen, value) in self._data.items()]
+
+    def restore(self, rows: Any) -> None:
+        self._data.clear()
+        if not isinstance(rows, list):
+            return
+        for row in rows[-self.max_entries :]:
+            if (
+                isinstance(row, list)
+                and len(row) == 3
+                and isinstance(row[0], str)
+                and isinstance(row[1], int | float)
+            ):
+                self._data[row[0]] = (float(row[1]), row[2])
+
+
+@functools.lru_cache(maxsize=4096)
+def _parts(name: str) -> tuple[str, ...]:
+    return tuple(name.split("."))
+
+
+def first(doc: dict[str, Any], *names: str) -> Any | None:
+    """The scalar at the first of ``names`` present in ``doc`` (nested objects, as every source writes
+    them — detectors run on pipeline documents; the Sigma matcher also reads flat dotted keys); the
+    first element of an array of scalars."""
+    for name in names:
+        node: Any = doc
+        for part in _parts(name):
+            if type(node) is dict and part in node:
+                node = node[part]
+            else:
+                node = None
+                break
+        if type(node) is list:
+            node = next(
+                (v for v in node if v is not None and type(v) is not dict and type(v) is not list), None
+            )
+        if node is not None and type(node) is not dict:
+            return node
+    return None
+
+
+def peer_key(doc: dict[str, Any]) -> str | None:
+    value = first(doc, "wireguard.peer.public_key")
+    return str(value) if value is not None else None
+
+
+def user_key(doc: dict[str, Any]) -> tuple[str, str] | None:
+    """Whose activity this is: ``user.name`` when identity enrichment knows it, else the peer key."""
+    name = first(doc, "user.name")
+    if name is not None:
+        return "user.name", str(name)
+    key = peer_key(doc)
+    return ("wireguard.peer.public_key", key) if key is not None else None
+
+
+_WKT = re.compile(r"^\s*POINT\s*\(\s*(-?[\d.]+(?:[eE]-?\d+)?)\s+(-?[\d.]+(?:[eE]-?\d+)?)\s*\)\s*$", re.I)
+
+
+def location(doc: dict[str, Any], side: str = "source") -> list[float] | None:
+    """``[lat, lon]`` of ``<side>.geo.location``, written as WKT ``POINT (lon lat)`` (enrich_geo's
+    default) or as an object ``{lat, lon}``."""
+    part = doc.get(side)
+    geo = part.get("geo") if type(part) is dict else None
+    loc = geo.get("location") if type(geo) is dict else None
+    if type(loc) is dict:
+        lat, lon = loc.get("lat"), loc.get("lon")
+        if isinstance(lat, int | float) and isinstance(lon, int | float):
+            return [float(lat), float(lon)]
+        return None
+    if type(loc) is str and (m := _WKT.match(loc)):
+        return [float(m.group(2)), float(m.group(1))]
+    return None
+
+
+def geo_distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine, mean Earth radius)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def hour_of_week(at: float, tz: dt.tzinfo = dt.UTC) -> int:
+    """0 = Monday 00:00–00:59 … 167 = Sunday 23:00–23:59, in ``tz``."""
+    t = dt.datetime.fromtimestamp(at, tz)
+    return t.weekday() * 24 + t.hour

@@ -1,0 +1,376 @@
+"""Unit tests of the built-in detectors: one behaviour each, exact findings, event time only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from wgsiem.detect.detector import BoundedTable, Finding, geo_distance_km, hour_of_week, location
+from wgsiem.detect.detectors.config_change import ConfigChange
+from wgsiem.detect.detectors.dormant_peer import DormantPeer
+from wgsiem.detect.detectors.escalation import Escalation
+from wgsiem.detect.detectors.geography import UnexpectedGeography
+from wgsiem.detect.detectors.lateral_movement import LateralMovement
+from wgsiem.detect.detectors.shared_key import SharedKey
+from wgsiem.detect.detectors.traffic_spike import TrafficSpike
+from wgsiem.detect.detectors.usual_hours import UsualHours
+
+KEY = "J0J63I/+8nkMSpqDGLlPvSkYeTTleiRwtrlH4Ca4uys="
+T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC).timestamp()  # a Monday
+DAY = 86400.0
+BERLIN = "POINT (13.40 52.52)"
+SAO_PAULO = "POINT (-46.63 -23.55)"
+MUNICH = "POINT (11.58 48.14)"
+
+
+def ev(action: str, i: int, **parts: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "event": {"id": f"ev{i}", "action": action, "dataset": parts.pop("dataset", "wireguard.state")}
+    }
+    doc.update(parts)
+    return doc
+
+
+def handshake(
+    i: int, country: str, loc: str, *, user: str = "alice", asn: int = 3320, **extra: Any
+) -> dict[str, Any]:
+    return ev(
+        "handshake",
+        i,
+        source={
+            "ip": f"203.0.113.{i % 250}",
+            "geo": {"country_iso_code": country, "location": loc},
+            "as": {"number": asn},
+        },
+        user={"name": user},
+        wireguard={"peer": {"public_key": KEY}, **extra},
+    )
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def test_bounded_table_evicts_least_recently_used_and_expires_on_event_time() -> None:
+    t = BoundedTable(2, ttl_secs=10)
+    t.put("a", 1, 0)
+    t.put("b", 2, 0)
+    t.get("a", 1)
+    t.touch("a", 1)
+    t.put("c", 3, 2)
+    assert dict(t.items()) == {"a": 1, "c": 3}
+    assert t.get("a", 12) is None  # 11 s after its last update
+    assert t.get("c", 12) == 3
+
+
+def test_location_reads_wkt_and_objects() -> None:
+    assert location({"source": {"geo": {"location": "POINT (13.4 52.52)"}}}) == [52.52, 13.4]
+    assert location({"source": {"geo": {"location": {"lat": 1.5, "lon": 2}}}}) == [1.5, 2.0]
+    assert location({"source": {"geo": {"location": "nonsense"}}}) is None
+
+
+def test_distance_and_hour_of_week() -> None:
+    assert round(geo_distance_km(52.52, 13.40, 48.14, 11.58)) == 504
+    assert hour_of_week(T0) == 9
+    assert hour_of_week(T0 + 6 * DAY + 14 * 3600) == 167
+
+
+# -- geography ----------------------------------------------------------------------------------
+
+
+def test_new_country_after_learning_raises() -> None:
+    d = UnexpectedGeography({"learning_days": 7})
+    assert d.observe(handshake(1, "DE", BERLIN), T0) == []
+    (f,) = d.observe(handshake(2, "BR", SAO_PAULO), T0 + 8 * DAY)
+    assert (f.entity_field, f.entity_value, f.level) == ("user.name", "alice", None)
+    assert f.reason == "first connection from country BR (known: DE)"
+    assert f.evidence_ids == ("ev1", "ev2")
+
+
+def test_new_country_during_learning_is_learned() -> None:
+    d = UnexpectedGeography({"learning_days": 7})
+    d.observe(handshake(1, "DE", BERLIN), T0)
+    assert d.observe(handshake(2, "FR", "POINT (2.35 48.85)"), T0 + 2 * DAY) == []
+    assert d.observe(handshake(3, "FR", "POINT (2.35 48.85)"), T0 + 9 * DAY) == []
+
+
+def test_impossible_travel_raises_even_while_learning() -> None:
+    d = UnexpectedGeography({"learning_days": 7})
+    d.observe(handshake(1, "DE", BERLIN), T0)
+    (f,) = d.observe(handshake(2, "BR", SAO_PAULO), T0 + 3600)
+    assert f.reason.startswith("impossible travel: 10")
+    assert f.details["previous_country"] == "DE"
+    assert f.details["speed_kmh"] > 1000
+
+
+def test_plausible_travel_is_quiet() -> None:
+    d = UnexpectedGeography({"learning_days": 7})
+    d.observe(handshake(1, "DE", BERLIN), T0)
+    assert d.observe(handshake(2, "DE", MUNICH), T0 + 4 * 3600) == []
+
+
+def test_travelling_user_is_quiet() -> None:
+    d = UnexpectedGeography({"learning_days": 0, "travelling_users": ["alice"]})
+    d.observe(handshake(1, "DE", BERLIN), T0)
+    assert d.observe(handshake(2, "BR", SAO_PAULO), T0 + 3600) == []
+
+
+def test_new_asn_is_low() -> None:
+    d = UnexpectedGeography({"learning_days": 0})
+    d.observe(handshake(1, "DE", BERLIN), T0)
+    (f,) = d.observe(handshake(2, "DE", BERLIN, asn=3209), T0 + DAY)
+    assert (f.reason, f.level) == ("first connection from AS3209", "low")
+
+
+def _mfa(i: int, outcome: str, country: str) -> dict[str, Any]:
+    return ev(
+        "identity-mfa",
+        i,
+        dataset="wireguard.context",
+        user={"name": "alice"},
+        source={"geo": {"country_iso_code": country}},
+        **{"event.outcome": outcome},
+    )
+
+
+def test_mfa_from_same_place_lowers_and_failures_raise() -> None:
+    for mfa, level in (
+        (("success", "BR"), "low"),
+        (("failure", "BR"), "critical"),
+        (("success", "DE"), None),
+    ):
+        d = UnexpectedGeography({"learning_days": 0})
+        d.observe(handshake(1, "DE", BERLIN), T0)
+        doc = _mfa(5, *mfa)
+        doc["event"]["outcome"] = mfa[0]
+        d.observe(doc, T0 + DAY - 60)
+        (f,) = d.observe(handshake(2, "BR", SAO_PAULO), T0 + DAY)
+        assert f.level == level, mfa
+
+
+# -- config change ------------------------------------------------------------------------------
+
+
+def _peer_added(i: int, host: str = "gw-1", env: str = "production") -> dict[str, Any]:
+    return ev(
+        "peer-added",
+        i,
+        observer={"hostname": host},
+        wireguard={"peer": {"public_key": KEY}, "asset": {"observer": {"environment": env}}},
+    )
+
+
+def _ticket(start: float, end: float, hosts: list[str]) -> dict[str, Any]:
+    iso = lambda t: dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")  # noqa: E731
+    return ev(
+        "change-ticket",
+        99,
+        dataset="wireguard.context",
+        wireguard={
+            "change": {
+                "id": "CHG1",
+                "approval": "approved",
+                "hosts": hosts,
+                "peers": [],
+                "window": {"start": iso(start), "end": iso(end)},
+            }
+        },
+    )
+
+
+def test_production_change_without_ticket_raises() -> None:
+    (f,) = ConfigChange({}).observe(_peer_added(1), T0)
+    assert f == Finding(
+        "wireguard.peer.public_key",
+        KEY,
+        "peer-added on production gateway gw-1 without an approved change ticket",
+        evidence_ids=("ev1",),
+        details={"change": "peer-added", "gateway": "gw-1", "in_change_window": False},
+    )
+
+
+def test_ticket_covers_only_its_window_and_host() -> None:
+    d = ConfigChange({})
+    d.observe(_ticket(T0, T0 + 3600, ["gw-1"]), T0 - DAY)
+    assert d.observe(_peer_added(1), T0 + 60) == []
+    assert len(d.observe(_peer_added(2), T0 + 7200)) == 1
+    assert len(d.observe(_peer_added(3, host="gw-2"), T0 + 60)) == 1
+
+
+def test_change_window_without_ticket_requirement() -> None:
+    d = ConfigChange(
+        {"require_ticket": False, "change_windows": [{"days": ["mon"], "start": "08:00", "end": "10:00"}]}
+    )
+    assert d.observe(_peer_added(1), T0) == []  # Monday 09:00
+    (f,) = d.observe(_peer_added(2), T0 + DAY)
+    assert "outside any change window" in f.reason
+
+
+def test_non_production_and_production_hosts_option() -> None:
+    assert ConfigChange({}).observe(_peer_added(1, env="staging"), T0) == []
+    assert (
+        len(ConfigChange({"production_hosts": ["gw-9"]}).observe(_peer_added(1, host="gw-9", env=""), T0))
+        == 1
+    )
+
+
+# -- traffic spike ------------------------------------------------------------------------------
+
+
+def _transfer(i: int, nbytes: int) -> dict[str, Any]:
+    return ev(
+        "transfer",
+        i,
+        network={"bytes": nbytes},
+        observer={"hostname": "gw"},
+        wireguard={"peer": {"public_key": KEY}, "interface": {"name": "wg0"}},
+    )
+
+
+def test_spike_over_learned_baseline_fires_once_per_window() -> None:
+    d = TrafficSpike({"min_samples": 3, "min_bytes": 1000, "per_interface": False})
+    for w in range(4):
+        assert d.observe(_transfer(w, 100_000), T0 + w * 300) == []
+    assert d.observe(_transfer(10, 500_000), T0 + 4 * 300) == []
+    (f,) = d.observe(_transfer(11, 600_000), T0 + 4 * 300 + 10)
+    assert f.details == {
+        "window_bytes": 1_100_000,
+        "baseline_bytes": 100_000,
+        "ratio": 11.0,
+        "window_secs": 300.0,
+        "scope": "peer",
+    }
+    assert d.observe(_transfer(12, 600_000), T0 + 4 * 300 + 20) == []
+
+
+def test_spike_needs_minimum_volume_and_learning() -> None:
+    d = TrafficSpike({"min_samples": 3, "min_bytes": 10_000_000})
+    for w in range(4):
+        d.observe(_transfer(w, 1000), T0 + w * 300)
+    assert d.observe(_transfer(9, 5_000_000), T0 + 4 * 300) == []
+    fresh = TrafficSpike({"min_samples": 3, "min_bytes": 0})
+    assert fresh.observe(_transfer(1, 10**9), T0) == []
+
+
+def test_baseline_is_robust_to_one_outlier() -> None:
+    d = TrafficSpike({"min_samples": 3, "min_bytes": 0, "per_interface": False, "factor": 10})
+    sizes = [100_000] * 5 + [50_000_000] + [100_000] * 3
+    for w, n in enumerate(sizes):
+        d.observe(_transfer(w, n), T0 + w * 300)
+    base = d.snapshot()["keys"][0][2]["base"]["all"][0]
+    assert base < 200_000
+
+
+# -- lateral movement ---------------------------------------------------------------------------
+
+
+def _flow(
+    i: int, dst: str, port: int, asset: dict[str, Any] | None = None, side: str = "source"
+) -> dict[str, Any]:
+    wg: dict[str, Any] = {"peer": {"public_key": KEY, "side": side}}
+    if asset:
+        wg["asset"] = {"destination": asset}
+    return ev("flow", i, dataset="wireguard.flow", destination={"ip": dst, "port": port}, wireguard=wg)
+
+
+def test_admin_port_on_sensitive_asset() -> None:
+    (f,) = LateralMovement({}).observe(
+        _flow(1, "10.0.0.5", 3389, {"name": "dc1", "tags": ["domain-controller"]}), T0
+    )
+    assert (f.reason, f.level, f.details["kind"]) == (
+        "admin port 3389 on sensitive asset dc1",
+        "high",
+        "admin-port",
+    )
+
+
+def test_scan_of_many_hosts() -> None:
+    d = LateralMovement({"scan_hosts": 5})
+    found = [f for i in range(5) for f in d.observe(_flow(i, f"10.0.0.{i}", 80), T0 + i)]
+    assert [f.details["kind"] for f in found] == ["scan"]
+
+
+def test_new_destination_after_learning_and_flows_towards_the_peer_ignored() -> None:
+    d = LateralMovement({"learning_days": 1})
+    d.observe(_flow(1, "10.0.0.1", 443), T0)
+    assert d.observe(_flow(2, "10.0.0.1", 443), T0 + 2 * DAY) == []
+    (f,) = d.observe(_flow(3, "10.0.0.2", 443), T0 + 2 * DAY)
+    assert f.details["kind"] == "new-destination"
+    assert d.observe(_flow(4, "10.0.0.3", 22, {"criticality": 5}, side="destination"), T0 + 3 * DAY) == []
+
+
+# -- shared key, dormant, usual hours, escalation -----------------------------------------------
+
+
+def _roam(i: int, ip: str, loc: str, cc: str) -> dict[str, Any]:
+    return ev(
+        "endpoint-changed",
+        i,
+        source={"ip": ip, "geo": {"location": loc, "country_iso_code": cc}},
+        wireguard={"peer": {"public_key": KEY}},
+    )
+
+
+def test_key_alternating_between_distant_endpoints() -> None:
+    d = SharedKey({})
+    assert d.observe(_roam(1, "198.51.100.7", SAO_PAULO, "BR"), T0) == []
+    assert d.observe(_roam(2, "203.0.113.11", BERLIN, "DE"), T0 + 60) == []
+    assert d.observe(_roam(3, "198.51.100.7", SAO_PAULO, "BR"), T0 + 120) == []  # once could be a roam back
+    (f,) = d.observe(_roam(4, "203.0.113.11", BERLIN, "DE"), T0 + 180)
+    assert f.evidence_ids == ("ev1", "ev2", "ev3", "ev4")
+    assert f.details["endpoints"] == ["198.51.100.7", "203.0.113.11"]
+
+
+def test_one_way_roam_and_slow_alternation_are_quiet() -> None:
+    d = SharedKey({"window_secs": 600})
+    assert d.observe(_roam(1, "198.51.100.7", SAO_PAULO, "BR"), T0) == []
+    assert d.observe(_roam(2, "203.0.113.11", BERLIN, "DE"), T0 + 700) == []
+    assert d.observe(_roam(3, "198.51.100.7", SAO_PAULO, "BR"), T0 + 1400) == []
+
+
+def test_dormant_peer() -> None:
+    d = DormantPeer({"dormant_days": 30})
+    assert d.observe(ev("handshake", 1, wireguard={"peer": {"public_key": KEY}}), T0) == []
+    assert d.observe(ev("transfer", 2, wireguard={"peer": {"public_key": KEY}}), T0 + 29 * DAY) == []
+    (f,) = d.observe(ev("handshake", 3, wireguard={"peer": {"public_key": KEY}}), T0 + 60 * DAY)
+    assert f.reason == "active again after 31 days without a handshake or traffic"
+
+
+def test_usual_hours() -> None:
+    d = UsualHours({"learning_days": 1, "min_sessions": 4})
+    for day in range(4):
+        d.observe(ev("session-started", day, user={"name": "alice"}), T0 + day * DAY)
+    assert d.observe(ev("session-started", 10, user={"name": "alice"}), T0 + 5 * DAY + 3600) == []  # 10h
+    (f,) = d.observe(ev("session-started", 11, user={"name": "alice"}), T0 + 6 * DAY - 6 * 3600)  # 03h
+    assert f.details["hour"] == 3
+    assert f.details["usual_hours"] == [9, 10]
+
+
+@pytest.mark.parametrize("edr_first", [True, False])
+def test_escalation_either_order(edr_first: bool) -> None:
+    d = Escalation({"window_secs": 600})
+    edr = ev("edr-alert", 1, dataset="wireguard.context", user={"name": "alice"}, rule={"name": "LSASS"})
+    alert = ev(
+        "wireguard_shared_key",
+        2,
+        dataset="wireguard.detect",
+        user={"name": "alice"},
+        rule={"name": "Shared key"},
+    )
+    first, second = (edr, alert) if edr_first else (alert, edr)
+    assert d.observe(first, T0) == []
+    (f,) = d.observe(second, T0 + 60)
+    assert (f.entity_field, f.entity_value, f.level) == ("user.name", "alice", "critical")
+    assert f.details["edr_alert"] == "LSASS" and f.details["wireguard_alert"] == "Shared key"
+
+
+def test_escalation_window() -> None:
+    d = Escalation({"window_secs": 600})
+    d.observe(ev("edr-alert", 1, dataset="wireguard.context", host={"name": "pc"}), T0)
+    assert d.observe(ev("x", 2, dataset="wireguard.detect", host={"name": "pc"}), T0 + 601) == []
+
+
+def test_detectors_reject_unknown_options() -> None:
+    with pytest.raises(ValueError, match="learnin_days"):
+        UnexpectedGeography({"learnin_days": 3})
