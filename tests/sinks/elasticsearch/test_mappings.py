@@ -7,6 +7,7 @@ import os
 from tests.support.ecs import ecs_fields
 from wgsiem.sinks.elasticsearch.templates import component_templates, field_tables, ilm_policy, mappings
 
+from . import field_table
 from .contract_server import check_ilm, check_mappings
 from .field_table import PACKAGED, render
 from .field_table import field_tables as generated
@@ -53,3 +54,19 @@ def test_ilm_policy_retention() -> None:
         body = ilm_policy(retention_days=days)
         assert check_ilm(body) == []
         assert body["policy"]["phases"]["delete"]["min_age"] == f"{days}d"
+
+
+def test_every_field_has_one_type_and_one_shape_across_every_source() -> None:
+    """One SIEM mapping per field: no source emits a field as a string where another emits a number,
+    a boolean or an object (``wireguard.endpoint``, ``wireguard.peer.attribution`` and
+    ``wireguard.config_run.changed`` once did)."""
+    kinds: dict[str, set[str]] = {}
+    for doc in field_table.observed_documents():
+        for name, value in field_table._leaves(doc):
+            kind = field_table._value_type(value)
+            if kind is not None:
+                kinds.setdefault(name, set()).add("double" if kind == "long" else kind)
+    mixed = {name: sorted(k) for name, k in kinds.items() if len(k - {"date"}) > 1}
+    assert not mixed
+    shapes = {n for n in kinds if any(o.startswith(n + ".") for o in kinds)}
+    assert not shapes, "fields that are a value in some documents and an object in others"

@@ -80,8 +80,8 @@ def test_peer_n_attribution_with_real_wg_state(make_lab: Callable[..., Lab], tmp
         (
             d["wireguard"]["peer"]["id"],
             d["wireguard"]["peer"].get("public_key"),
-            d["wireguard"]["peer"]["attribution"]["method"],
-            d["wireguard"]["peer"]["attribution"]["confidence"],
+            d["wireguard"]["peer"]["attribution"],
+            d["wireguard"]["peer"]["attribution_confidence"],
         )
         for d in docs
     ]

@@ -3,9 +3,7 @@
 Why these choices:
 
 * **One index template per dataset** (``logs-wireguard.<dataset>-*``, priority 200), each holding only
-  the fields that dataset emits, like Elastic's own integrations do: sources disagree on a few custom
-  fields (``wireguard.endpoint`` is a string in ``wggo_log`` and an object in ``kernel_log``), which is
-  harmless as long as they land in different data streams. A catch-all ``logs-wireguard.*-*``
+  the fields that dataset emits, like Elastic's own integrations do. A catch-all ``logs-wireguard.*-*``
   template (priority 150) covers datasets added later. All outrank the stack's built-in ``logs``
   template (priority 100).
 * **The mappings are generated** from real documents (``fields.yaml``, see the header of that file):

@@ -40,9 +40,11 @@ class Attribution:
     ambiguous: int = 0  # how many peers matched when more than one did
 
     def doc(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"method": self.method, "confidence": self.confidence}
+        """The ``wireguard.peer.*`` fields: flat, and typed like every other source's
+        (``attribution`` is a keyword in the flow and identity documents too)."""
+        d: dict[str, Any] = {"attribution": self.method, "attribution_confidence": self.confidence}
         if self.ambiguous:
-            d["candidates"] = self.ambiguous
+            d["candidate_count"] = self.ambiguous
         return d
 
 

@@ -246,7 +246,7 @@ def to_ecs(
         peer = wg.setdefault("peer", {})
         if attribution.public_key:
             peer["public_key"] = attribution.public_key
-        peer["attribution"] = attribution.doc()
+        peer.update(attribution.doc())
     if origin is not None:
         if origin.file:
             log["file"] = {"path": origin.file}
