@@ -247,7 +247,18 @@ class Service:
     # ---------------------------------------------------------------- run
     async def run(self, stop: asyncio.Event, live: bool = False) -> None:
         for sink in self.sinks:
-            await sink.health_check()
+            try:
+                await sink.health_check()
+            except WgsiemError as exc:
+                if not getattr(sink, "start_when_unhealthy", False):
+                    raise
+                # an outbox sink buffers on disk until the destination answers: start, and say so
+                sink.telemetry.error(type(exc).__name__, "health_check", str(exc))
+                log.error(
+                    "sink %s is not healthy at start, buffering in its outbox until it is: %s",
+                    sink.component_id,
+                    exc.render().replace("\n", "; "),
+                )
         pipeline = Pipeline(
             list(self.sources.values()),
             self.transforms,

@@ -224,3 +224,45 @@ def test_wgsiem_run_sigkilled_mid_delivery_delivers_everything_at_least_once(
     assert set(by_user) == {f"user{i:05d}" for i in range(2500)}
     assert all(len(ids) == 1 for ids in by_user.values()), "a duplicate with another event.id"
     assert len({d["event"]["id"] for d in got}) == 2500
+
+
+@pytest.mark.behaviour
+def test_wgsiem_run_started_while_the_endpoint_is_down_buffers_then_delivers(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """A gateway that boots during a SIEM outage must not lose what happens meanwhile: the health check
+    fails, is logged and shown, and the outbox buffers until the endpoint answers."""
+    receiver.stop()
+    run = Run(tmp_path, receiver.url)
+
+    def status() -> dict[str, Any] | None:
+        r = subprocess.run(
+            [*WGSIEM, "status", "--json", "--config", str(run.cfg)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return json.loads(r.stdout) if r.returncode == 0 else None  # None until its API listens
+
+    try:
+        run.append(0, 300)
+        run.start()
+        poll(
+            lambda: (
+                run.alive()
+                and (st := status()) is not None
+                and st["sinks"]["hook"]["outbox"]["queued_events"] == 300
+            ),
+            60,
+            "300 events buffered while the endpoint is down",
+        )
+        st = status()
+        assert st is not None
+        (hook,) = [c for c in st["components"] if c["id"] == "hook"]
+        assert any(k.endswith("@health_check") for k in hook["errors"]), hook
+        assert st["sinks"]["hook"]["outbox"]["state"] == "retrying"
+        assert "not healthy at start, buffering" in run.log.read_text()
+        receiver.start()
+        poll(lambda: len({d["user"]["name"] for d in receiver.events()}) == 300, 60, "delivery once it is up")
+    finally:
+        run.kill()

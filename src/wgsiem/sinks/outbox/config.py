@@ -46,3 +46,9 @@ class OutboxConfig(BaseModel):
         description="How long flush() (every second, and at a graceful stop) waits for the records "
         "written so far to be delivered; it returns at once while the destination is failing.",
     )
+    start_when_unhealthy: bool = Field(
+        True,
+        description="When the destination fails its health check as wgsiem starts (a SIEM outage, a "
+        "gateway rebooting before the network is up): start anyway and buffer in the outbox, with the "
+        "failure logged and shown by `wgsiem status`. false: refuse to start instead.",
+    )

@@ -74,6 +74,7 @@ class OutboxSink:
         self.component_id = ctx.component_id
         self.component_type = component_type
         self.counts_own_sent = True
+        self.start_when_unhealthy = config.start_when_unhealthy
         self.drain_on_close = False
         """When set (``wgsiem replay``: a finite run whose state directory may be temporary), ``close``
         waits until every queued record is delivered or parked, retrying as long as it takes."""
