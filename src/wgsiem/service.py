@@ -195,6 +195,22 @@ class Service:
         self.store_sink = next((k for k in self.sinks if isinstance(k, DuckdbStoreSink)), None)
         for src in sink_sources(self.sinks):
             self.sources[src.component_id] = src
+        if self.store_sink is not None:
+            for k in self.sinks:
+                if hasattr(k, "provide_recent_events"):
+                    k.provide_recent_events(self._recent_events)
+
+    async def _recent_events(self, target: Any, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` stored events about an incident's peer or endpoint (for snapshots)."""
+        store_sink = self.store_sink
+        peer = getattr(target, "peer_public_key", None)
+        ip = getattr(target, "endpoint_ip", None)
+        if store_sink is None or (peer is None and ip is None):
+            return []
+        rows = await asyncio.to_thread(
+            lambda: store_sink.reader().query_events(tail=limit, peer_key=peer, source_ip=ip)
+        )
+        return [r["doc"] for r in rows]
 
     # ---------------------------------------------------------------- local API
     def _handlers(self) -> dict[str, Any]:

@@ -98,3 +98,52 @@ def test_alert_to_action_and_events(tmp_path: Path) -> None:
     tel = registry.get("respond")
     assert tel.received == tel.sent == 2 + len(resp)  # the respond sink also sees its own events
     assert sink.status()["runs_done"] == 1
+
+
+def test_the_service_gives_snapshots_the_stored_events_about_the_entity(tmp_path: Path) -> None:
+    """With the embedded store configured, a snapshot's ``recent_events`` is a store query (unless the
+    config sets one): the events about the incident's peer or the address it came from."""
+    from wgsiem.config.model import Config
+    from wgsiem.respond.actions.base import Target
+    from wgsiem.service import Service
+
+    cfg = Config.model_validate(
+        {
+            "state_dir": str(tmp_path / "state"),
+            "sources": {},
+            "sinks": {
+                "store": {"type": "duckdb", "path": str(tmp_path / "state" / "w.duckdb")},
+                "respond": sink_config(tmp_path).model_dump(mode="json"),
+            },
+        }
+    )
+    svc = Service(cfg)
+    svc.build()
+    try:
+        (resp,) = [k for k in svc.sinks if k.component_type == "respond"]
+        query = resp.engine.settings_extra["recent_events"]
+        peer, other = "A" * 43 + "=", "B" * 43 + "="
+        docs = [
+            {
+                "@timestamp": f"2026-11-25T10:00:0{i}.000Z",
+                "event": {
+                    "id": f"{i:032x}",
+                    "kind": "event",
+                    "action": "handshake",
+                    "dataset": "wireguard.state",
+                },
+                "source": {"ip": ip},
+                "wireguard": {"peer": {"public_key": key}},
+            }
+            for i, (key, ip) in enumerate(
+                [(peer, "203.0.113.5"), (other, "198.51.100.1"), (other, "203.0.113.5")]
+            )
+        ]
+        assert svc.store_sink is not None
+        svc.store_sink.store.ingest(docs)
+        got = asyncio.run(query(Target(peer_public_key=peer, endpoint_ip="203.0.113.5"), 10))
+        assert [d["event"]["id"] for d in got] == [docs[0]["event"]["id"], docs[2]["event"]["id"]]
+        assert asyncio.run(query(Target(peer_public_key=other), 1)) == [docs[2]]
+    finally:
+        if svc.store_sink is not None:
+            asyncio.run(svc.store_sink.close())

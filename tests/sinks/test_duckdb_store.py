@@ -167,6 +167,19 @@ def test_seq_follows_arrival_order_and_pages_with_after_rowid(store: Store) -> N
     assert store.query_events(action="nothing") == []
 
 
+def test_events_about_an_entity_match_its_peer_key_or_its_source_address(store: Store) -> None:
+    mine = doc("handshake", 1)
+    other = doc("handshake", 2, key=PEER2)
+    other["source"]["ip"] = "198.51.100.9"
+    from_my_address = doc("invalid-handshake", 3, key=None)
+    from_my_address["source"] = {"ip": "203.0.113.11", "port": 4}
+    store.ingest([mine, other, from_my_address, doc("transfer", 4)])
+    ids = [r["event_id"] for r in store.query_events(peer_key=PEER, source_ip="203.0.113.11")]
+    assert ids == [mine["event"]["id"], from_my_address["event"]["id"], doc("transfer", 4)["event"]["id"]]
+    assert [r["event_id"] for r in store.query_events(peer_key=PEER2)] == [other["event"]["id"]]
+    assert len(store.query_events(source_ip="203.0.113.11", tail=1)) == 1
+
+
 def test_replayed_batch_is_deduplicated_and_derives_nothing_twice(store: Store) -> None:
     docs = lifecycle()
     docs[-1] = ended(docs[-1])

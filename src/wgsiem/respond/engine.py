@@ -232,6 +232,8 @@ class Engine:
     ) -> None:
         self.cfg = cfg
         self.hostname = hostname
+        self.settings_extra: dict[str, Any] = {}
+        """Settings the service provides (e.g. ``recent_events``: a store query); the config's win."""
         self.paths = RespondPaths.from_sink_config(state_dir, cfg)
         self.store = Store(self.paths.db)
         self.audit = AuditLog(
@@ -285,7 +287,7 @@ class Engine:
             state_dir=self.action_dir,
             case_dir=case,
             hostname=self.hostname,
-            settings=dict(self.cfg.settings),
+            settings={**self.settings_extra, **self.cfg.settings},
         )
 
     # ---- proposals ---------------------------------------------------------------------------------

@@ -56,6 +56,11 @@ class RespondSink:
         engine = Engine(cfg, state_dir=ctx.state_dir, hostname=ctx.hostname)
         return cls(cfg, engine, telemetry, ctx)
 
+    def provide_recent_events(self, query: Any) -> None:
+        """The service's store query ``(target, limit) -> list[doc]`` for incident snapshots, used
+        unless ``settings.recent_events`` is configured."""
+        self.engine.settings_extra["recent_events"] = query
+
     def as_source(self) -> RespondEventsSource:
         return self._events
 

@@ -409,12 +409,15 @@ class Store:
         limit: int = 1000,
         *,
         tail: int | None = None,
+        peer_key: str | None = None,
+        source_ip: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to ``limit`` events in arrival order (``seq``), each document parsed back into ``doc``.
 
         ``after_rowid`` is a ``seq`` value: pass the last ``seq`` you saw to page or to follow.
         ``tail=n`` returns the *last* n matching events instead of the first ``limit`` (still oldest
-        first), without reading the others.
+        first), without reading the others. ``peer_key`` and ``source_ip`` given together match events
+        about either (an incident's entity: the peer, and the address it came from).
         """
         where: list[str] = []
         params: list[object] = []
@@ -427,6 +430,10 @@ class Store:
         if action is not None:
             where.append("action = ?")
             params.append(action)
+        entity = [(c, v) for c, v in (("peer_key", peer_key), ("source_ip", source_ip)) if v is not None]
+        if entity:
+            where.append("(" + " OR ".join(f"{c} = ?" for c, _ in entity) + ")")
+            params.extend(v for _, v in entity)
         sql = f"SELECT {_EVENT_COLUMNS} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
