@@ -179,3 +179,76 @@ def test_rotate_with_a_webhook_hook_and_undo(lab_ctx: LabCtx) -> None:
         key in live.peers and res.details["new_public_key"] not in live.peers and live.psks[key] == psk_before
     )
     assert lab.connect(2).last_handshake_sec > 0
+
+
+def test_the_ansible_hook_runs_a_real_playbook_with_the_config_and_leaves_no_secret_behind(
+    tmp_path: Path,
+) -> None:
+    """``ansible-playbook`` (ansible-core, a dev dependency) delivers the client config from its 0600
+    extra-vars file; the file is gone afterwards and the key is in neither ansible's output nor the
+    result (``no_log`` in the playbook keeps it out of ansible's own output)."""
+    from wgsiem.respond.actions.rotate import AnsibleHook, _run_hook
+    from wgsiem.respond.executors import LocalExecutor
+
+    ansible = Path(sys.executable).with_name("ansible-playbook")
+    out = tmp_path / "delivered" / "client.conf"
+    playbook = tmp_path / "deliver.yml"
+    playbook.write_text(
+        f"""- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: deliver the new client config
+      no_log: true
+      ansible.builtin.copy:
+        content: "{{{{ wgsiem_client_config }}}}"
+        dest: {out}
+        mode: "0600"
+"""
+    )
+    (tmp_path / "delivered").mkdir()
+    secret = "gIvQ6jGfBWuBcs0DJ8m0Ug2tUSTqG1oSHqXcJOP6yWs="  # a made-up private key
+    config = f"[Interface]\nPrivateKey = {secret}\nAddress = 10.222.0.12/32\n"
+    hook = AnsibleHook(
+        type="ansible", playbook=str(playbook), ansible_playbook=str(ansible), timeout_secs=120
+    )
+    ctx = ActionContext(
+        executor=LocalExecutor(),
+        dry_run=False,
+        state_dir=tmp_path / "state",
+        case_dir=tmp_path,
+        hostname="gw",
+    )
+    said = run(_run_hook(hook, ctx, config, {"interface": "wg0", "new_public_key": "x"}, [secret]))
+    assert said.endswith("exited 0") and secret not in said
+    assert out.read_text() == config and oct(out.stat().st_mode & 0o777) == "0o600"
+    assert not list((tmp_path / "state" / "tmp").iterdir())  # the extra-vars file was removed
+
+
+def test_a_failing_ansible_hook_reports_without_the_secret(tmp_path: Path) -> None:
+    from wgsiem.respond.actions.rotate import AnsibleHook, _run_hook
+    from wgsiem.respond.executors import LocalExecutor
+
+    playbook = tmp_path / "fail.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
+        '    - ansible.builtin.fail:\n        msg: "refused {{ wgsiem_client_config }}"\n'
+    )
+    secret = "gIvQ6jGfBWuBcs0DJ8m0Ug2tUSTqG1oSHqXcJOP6yWs="
+    hook = AnsibleHook(
+        type="ansible",
+        playbook=str(playbook),
+        ansible_playbook=str(Path(sys.executable).with_name("ansible-playbook")),
+        timeout_secs=120,
+    )
+    ctx = ActionContext(
+        executor=LocalExecutor(),
+        dry_run=False,
+        state_dir=tmp_path / "state",
+        case_dir=tmp_path,
+        hostname="gw",
+    )
+    with pytest.raises(Exception) as ei:
+        run(_run_hook(hook, ctx, f"PrivateKey = {secret}\n", {}, [secret]))
+    assert "exited with" in str(ei.value) and secret not in str(ei.value)
+    assert not list((tmp_path / "state" / "tmp").iterdir())
