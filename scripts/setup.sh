@@ -44,6 +44,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> installing the Python environment"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[dev]'
+  # The pySigma backends that convert the detections to Splunk SPL and Elastic queries still declare
+  # pysigma<2 but work with the pySigma 2 the engine needs (tested in tests/detect/export): installed
+  # without their dependency pin until releases declare pySigma 2.
+  .venv/bin/python -m pip install -q --no-deps \
+    'pysigma-backend-splunk>=2.1.0,<3' 'pysigma-backend-elasticsearch>=2.1.1,<3'
   touch "$stamp"
 fi
 echo "==> setup done: $(.venv/bin/wgsiem --version)"

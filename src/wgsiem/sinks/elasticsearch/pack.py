@@ -218,7 +218,7 @@ def detection_rules() -> tuple[list[dict[str, Any]], str | None]:
         return [], f"{DETECT_EXPORT} is not installed"
     module = importlib.import_module(DETECT_EXPORT)
     convert = getattr(module, "convert_rules", None)
-    to_kibana = getattr(module, "kibana_rule", None) or getattr(module, "_kibana_rule", None)
+    to_kibana = getattr(module, "kibana_rule", None)
     if convert is None or to_kibana is None:
         return [], f"{DETECT_EXPORT} offers no convert_rules()/kibana_rule()"
     try:
