@@ -240,8 +240,30 @@ def test_spike_over_learned_baseline_fires_once_per_window() -> None:
         "ratio": 11.0,
         "window_secs": 300.0,
         "scope": "peer",
+        "baseline": "this hour of the week",
     }
     assert d.observe(_transfer(12, 600_000), T0 + 4 * 300 + 20) == []
+
+
+def test_a_nightly_backup_is_learned_from_the_hour_of_the_day_after_one_night() -> None:
+    """5 GB every night at 02:00 and a little traffic the rest of the day: from the second night on
+    the backup is normal for that hour of the day, although each night is a new hour of the week (an
+    hour-of-week baseline alone needs a week per slot); a burst in the afternoon still fires."""
+    d = TrafficSpike({"min_samples": 3, "min_bytes": 1000, "per_interface": False})
+    night = T0 - (T0 % DAY) + DAY + 2 * 3600  # 02:00 UTC the next day
+    alerts = []
+    n = 0
+    for day in range(4):
+        base = night + day * DAY
+        for w in range(12):  # the backup, 02:00–02:59: 12 windows of 400 MB
+            n += 1
+            alerts += d.observe(_transfer(n, 400_000_000), base + w * 300)
+        for w in range(12, 288):  # 03:00 until the next backup: 10 kB a window
+            n += 1
+            alerts += d.observe(_transfer(n, 10_000), base + w * 300)
+    assert alerts == []
+    (burst,) = d.observe(_transfer(n + 1, 400_000_000), night + 4 * DAY + 12 * 3600)
+    assert burst.details["baseline"] == "this hour of the day" and burst.details["ratio"] > 10
 
 
 def test_spike_needs_minimum_volume_and_learning() -> None:

@@ -8,8 +8,10 @@ per gateway interface. The alert fires *during* the window, on the event that li
 Baseline: for each hour of the week (168 slots, in ``timezone``) a streaming median of the closed
 windows' sums (the "frugal" estimator: the estimate moves a step of ``step`` × itself towards each new
 value, so one outlier moves it a little and a spike never becomes the new normal in one go). A slot
-with fewer than ``min_samples`` windows falls back to the peer's all-hours median; with fewer than that
-too, the peer is still learning and nothing fires. State per peer: at most 169 pairs of numbers.
+with fewer than ``min_samples`` windows falls back to the same hour of the day (24 slots: a nightly
+backup is learned after its first night, not after its first week), then to the peer's all-hours
+median; with fewer than that too, the peer is still learning and nothing fires. State per peer: at
+most 193 pairs of numbers.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from . import DetectorOptions, action, event_id_of
 __all__ = ["TrafficSpike"]
 
 _ALL = "all"
+_BASIS = {"d": "this hour of the day", "a": "all hours"}
+_BASIS |= dict.fromkeys("0123456789", "this hour of the week")
 
 
 class Options(DetectorOptions):
@@ -57,6 +61,11 @@ def _update(est: list[float] | None, value: float, step: float) -> list[float]:
     elif value < m:
         m = max(value, m - delta)
     return [m, n + 1]
+
+
+def _day_slot(week_slot: str) -> str:
+    """The hour-of-day slot (``d0`` … ``d23``) of an hour-of-week slot."""
+    return f"d{int(week_slot) % 24}"
 
 
 class TrafficSpike:
@@ -126,17 +135,19 @@ class TrafficSpike:
         elif w > st["w"]:
             self._learn(st, st["w"])
             st.update(w=w, sum=0.0, fired=False, slot=self._slot(w))
+        slot = st.get("slot") or self._slot(st["w"])
         # (a late event of an older window is counted in the current one)
         st["sum"] += nbytes
         self._keys.put(key, st, at)
         if st["fired"]:
             return None
         base = st["base"]
-        est = base.get(st.get("slot") or self._slot(st["w"]))
-        if est is None or est[1] < self.o.min_samples:
-            est = base.get(_ALL)
-            if est is None or est[1] < self.o.min_samples:
-                return None
+        for k in (slot, _day_slot(slot), _ALL):  # hour of the week, hour of the day, all hours
+            est = base.get(k)
+            if est is not None and est[1] >= self.o.min_samples:
+                break
+        else:
+            return None
         baseline = max(est[0], 1.0)
         if st["sum"] >= factor * baseline and st["sum"] >= min_bytes:
             st["fired"] = True
@@ -145,7 +156,7 @@ class TrafficSpike:
                 field,
                 value,
                 f"{st['sum']:.0f} bytes in {self.o.window_secs:.0f} s, "
-                f"{st['sum'] / baseline:.1f}× the baseline of {baseline:.0f} for this hour of the week",
+                f"{st['sum'] / baseline:.1f}× the baseline of {baseline:.0f} for {_BASIS[k[0]]}",
                 evidence_ids=(ev,) if ev else (),
                 details={
                     "window_bytes": int(st["sum"]),
@@ -153,6 +164,7 @@ class TrafficSpike:
                     "ratio": round(st["sum"] / baseline, 2),
                     "window_secs": self.o.window_secs,
                     "scope": "peer" if key.startswith("peer:") else "interface",
+                    "baseline": _BASIS[k[0]],
                 },
             )
         return None
@@ -166,8 +178,8 @@ class TrafficSpike:
             return
         slot = self._slot(w)
         base = st["base"]
-        base[slot] = _update(base.get(slot), total, self.o.step)
-        base[_ALL] = _update(base.get(_ALL), total, self.o.step)
+        for k in (slot, _day_slot(slot), _ALL):
+            base[k] = _update(base.get(k), total, self.o.step)
 
     def snapshot(self) -> dict[str, Any]:
         return {"keys": self._keys.snapshot()}
