@@ -45,6 +45,16 @@ steps:
     retries: 0
     on_failure: rollback
 """,
+    "chain-retry.yaml": """
+id: chain-retry
+name: Block then throttle with two retries, roll back on failure
+tier: 1
+steps:
+  - action: block_endpoint
+  - action: throttle_peer
+    retries: 2
+    on_failure: rollback
+""",
     "gated-resume.yaml": """
 id: gated-resume
 name: Block, wait at a gate, revoke (resumed after a crash)

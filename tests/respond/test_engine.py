@@ -206,6 +206,22 @@ def test_failed_step_rolls_back_completed_steps(tmp_path: Path) -> None:
     eng.close()
 
 
+def test_a_failing_step_is_retried_within_its_bound_then_reported_and_rolled_back(tmp_path: Path) -> None:
+    eng = make_engine(tmp_path)
+    (pid,) = run(eng.handle_alert(fakes.alert(playbook="chain-retry")))
+    assert fake_state(tmp_path)["log"] == [
+        "block 203.0.113.7",
+        "throttle-attempt",
+        "throttle-attempt",
+        "throttle-attempt",
+        "unblock 203.0.113.7",
+    ]
+    assert eng.store.proposal(pid)["status"] == "rolled_back"
+    failed = [r for r in audit_records(eng) if r.get("event") == "action-failed"]
+    assert len(failed) == 1 and failed[0]["error"] == "simulated failure"
+    eng.close()
+
+
 def test_undo_reverses_and_is_audited(tmp_path: Path) -> None:
     eng = make_engine(tmp_path)
     (pid,) = run(eng.handle_alert(fakes.alert()))
