@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -59,10 +60,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+PIN: tuple[int, int] | None = None
+"""``--pin``: (sink core, server core) — the sink measured on one core, the server on the other."""
+
+
 def start_server(port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.sinks.elasticsearch.contract_server", str(port)], cwd=ROOT
     )
+    if PIN is not None:
+        os.sched_setaffinity(proc.pid, {PIN[1]})
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         with socket.socket() as s:
@@ -152,7 +159,16 @@ def deliverer_alone(docs: list[dict[str, Any]]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin this process (the sink) to CPU 0 and the contract server to CPU 1",
+    )
     args = parser.parse_args()
+    if args.pin:
+        global PIN
+        PIN = (0, 1)
+        os.sched_setaffinity(0, {0})
     docs = documents(args.events)
 
     pendings = [Pending(i, d["event"]["id"], d) for i, d in enumerate(docs)]
