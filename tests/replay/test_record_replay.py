@@ -207,3 +207,30 @@ def test_wgsiem_record_then_replay_cli(make_lab, tmp_path: Path) -> None:
     assert "replayed" in res.stderr
     for secret in lab.secrets():
         assert secret not in ndjson.read_text()
+
+
+def test_a_replay_never_runs_the_respond_sink(tmp_path: Path) -> None:
+    """Replaying old captures with the live config must not block, revoke or rotate anything: the
+    respond sink is left out (and said so); the other sinks get the events."""
+    caps = tmp_path / "caps"
+    caps.mkdir()
+    (caps / "1700000000.dump").write_bytes((FIXTURES / "dump_3_peers.txt").read_bytes())
+    out = tmp_path / "out.ndjson"
+    cfg = tmp_path / "wgsiem.yaml"
+    cfg.write_text(
+        f"state_dir: {tmp_path / 'live-state'}\n"
+        "sinks:\n"
+        f"  file:\n    type: ndjson\n    path: {out}\n"
+        "  act:\n    type: respond\n"
+    )
+    state = tmp_path / "replay-state"
+    r = subprocess.run(
+        [sys.executable, "-m", "wgsiem", "replay", "-c", str(cfg), "--state-dir", str(state), str(caps)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "sink act (respond) skipped: a replay never runs response actions" in r.stderr
+    assert out.read_bytes().count(b"\n") > 0
+    assert not list(state.rglob("respond.db")) and not (tmp_path / "live-state").exists()

@@ -149,7 +149,10 @@ def replay(
     if cfg is not None:
         for sc in cfg.sources.values():
             configs.setdefault(sc.type, sc)
-        sink_cfgs = dict(cfg.sinks)
+        sink_cfgs = {k: v for k, v in cfg.sinks.items() if v.type != "respond"}
+        for k in sorted(set(cfg.sinks) - set(sink_cfgs)):
+            # replayed alerts must never block, revoke or rotate anything on this gateway
+            click.echo(f"sink {k} (respond) skipped: a replay never runs response actions", err=True)
         transform_cfgs = dict(cfg.transforms)
         hostname = cfg.hostname
     if output or not sink_cfgs:
