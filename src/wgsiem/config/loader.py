@@ -16,11 +16,11 @@ from pydantic import BaseModel, ValidationError
 from wgsiem.config.model import SINK_CONFIGS, SOURCE_CONFIGS, TRANSFORM_CONFIGS, Config
 from wgsiem.errors import ConfigError, Location, WgsiemError
 
-__all__ = ["load_config", "load_config_text"]
+__all__ = ["compose_yaml", "load_config", "load_config_text", "node_for", "node_location"]
 
 
-def _node_for(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[yaml.Node | None, bool]:
-    """The deepest node on ``loc``; the bool is True if the last step was a *key* (unknown key)."""
+def node_for(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
+    """The deepest node of ``root`` on the path ``loc`` (a pydantic error location)."""
     node = root
     for step in loc:
         if isinstance(node, yaml.MappingNode):
@@ -29,16 +29,34 @@ def _node_for(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[yaml.Node |
                     node = v
                     break
             else:
-                return node, False
+                return node
         elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
             node = node.value[step]
         else:
-            return node, False
-    return node, False
+            return node
+    return node
+
+
+def node_location(node: yaml.Node | None, filename: str) -> Location:
+    mark = node.start_mark if node is not None else None
+    return Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
+
+
+def compose_yaml(text: str, filename: str) -> tuple[yaml.Node | None, Any]:
+    """``(node tree, data)`` of ``text``, or a :class:`ConfigError` at the syntax error's line."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(
+            f"invalid YAML: {getattr(exc, 'problem', exc)}",
+            location=Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename),
+            fix="fix the YAML syntax (indentation, a missing ':' or an unclosed quote)",
+        ) from exc
 
 
 def _key_node(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
-    parent, _ = _node_for(root, loc[:-1])
+    parent = node_for(root, loc[:-1])
     if isinstance(parent, yaml.MappingNode):
         for k, _v in parent.value:
             if k.value == str(loc[-1]):
@@ -75,16 +93,7 @@ def _variant(_parent: type[BaseModel], type_name: str) -> type[BaseModel] | None
 
 
 def load_config_text(text: str, filename: str = "<config>") -> Config:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            f"invalid YAML: {getattr(exc, 'problem', exc)}",
-            location=Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename),
-            fix="fix the YAML syntax (indentation, a missing ':' or an unclosed quote)",
-        ) from exc
+    root, data = compose_yaml(text, filename)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -112,20 +121,18 @@ def load_config_text(text: str, filename: str = "<config>") -> Config:
                     fix += f" (allowed here: {', '.join(known)})"
                 what = f"unknown key `{path}`"
             elif etype == "union_tag_invalid" or etype == "union_tag_not_found":
-                node, _ = _node_for(root, walk)
+                node = node_for(root, walk)
                 what = f"`{path}`: {err['msg']}"
                 fix = f"set `type:` to one of: {_type_names(walk)}"
             elif etype == "missing":
-                node, _ = _node_for(root, walk[:-1])
+                node = node_for(root, walk[:-1])
                 what = f"missing required key `{path}`"
                 fix = f"add `{walk[-1]}:`"
             else:
-                node, _ = _node_for(root, walk)
+                node = node_for(root, walk)
                 what = f"`{path}`: {err['msg']}"
                 fix = "see docs/configuration.md for the allowed values"
-            mark = node.start_mark if node is not None else None
-            location = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
-            problems.append(ConfigError(what, location=location, fix=fix))
+            problems.append(ConfigError(what, location=node_location(node, filename), fix=fix))
         raise ConfigError(f"{len(problems)} problem(s) in {filename}", problems=problems) from exc
 
 

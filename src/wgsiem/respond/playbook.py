@@ -13,9 +13,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from wgsiem.config.loader import compose_yaml, node_for, node_location
 from wgsiem.errors import ConfigError, Location, WgsiemError
 
 from .actions.base import ACTION_CLASSES
@@ -109,35 +109,9 @@ def builtin_playbook_dir() -> Path:
     return Path(str(resources.files("wgsiem.respond") / "playbooks"))
 
 
-def _node_for(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
-    node = root
-    for step in loc:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == str(step):
-                    node = v
-                    break
-            else:
-                return node
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
-            node = node.value[step]
-        else:
-            return node
-    return node
-
-
 def load_playbook_text(text: str, filename: str) -> Playbook:
     """One playbook from YAML text, or a :class:`ConfigError` listing every problem with its line."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            f"invalid YAML: {getattr(exc, 'problem', exc)}",
-            location=Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename),
-            fix="fix the YAML syntax (indentation, a missing ':' or an unclosed quote)",
-        ) from exc
+    root, data = compose_yaml(text, filename)
     if not isinstance(data, dict):
         raise ConfigError(
             "a playbook must be a mapping",
@@ -152,17 +126,15 @@ def load_playbook_text(text: str, filename: str) -> Playbook:
             loc = tuple(err["loc"])
             path = ".".join(str(s) for s in loc) or "(top level)"
             if err["type"] == "missing":
-                node = _node_for(root, loc[:-1])
+                node = node_for(root, loc[:-1])
                 what, fix = f"missing required key `{path}`", f"add `{loc[-1]}:`"
             elif err["type"] == "extra_forbidden":
-                node = _node_for(root, loc)
+                node = node_for(root, loc)
                 what, fix = f"unknown key `{path}`", "remove it (see docs/respond/playbooks.md)"
             else:
-                node = _node_for(root, loc)
+                node = node_for(root, loc)
                 what, fix = f"`{path}`: {err['msg']}", "see docs/respond/playbooks.md for the allowed values"
-            mark = node.start_mark if node is not None else None
-            where = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
-            problems.append(ConfigError(what, location=where, fix=fix))
+            problems.append(ConfigError(what, location=node_location(node, filename), fix=fix))
         raise ConfigError(f"{len(problems)} problem(s) in {filename}", problems=problems) from exc
     return pb.model_copy(update={"source": filename})
 
