@@ -24,7 +24,6 @@ from typing import Any, ClassVar
 from wgsiem.errors import ConfigError, WgsiemError
 from wgsiem.respond.actions.base import ActionContext, ActionPlan, ActionResult, Target
 from wgsiem.respond.actions.common import (
-    drop_element,
     element_present,
     list_table,
     listen_ports,
@@ -33,6 +32,7 @@ from wgsiem.respond.actions.common import (
     peers_at,
     ports_param,
     refresh_element,
+    remove_set_element,
     rule_comments,
     table_sets,
     ttl_param,
@@ -161,11 +161,7 @@ class BlockEndpoint:
         if ctx.dry_run:
             return ActionResult(ok=True, summary=f"dry run: would unblock {address}")
         try:
-            objs = await list_table(ctx.executor, table)
-            if set_name in table_sets(objs):
-                await nft_apply(ctx.executor, drop_element(table, set_name, address))
-                objs = await list_table(ctx.executor, table)
-            gone = element_present(table_sets(objs).get(set_name, {}), address) is None
+            gone = await remove_set_element(ctx.executor, table, set_name, address)
         except WgsiemError as exc:
             return ActionResult(ok=False, summary=f"could not unblock {address}", error=exc.render())
         return ActionResult(

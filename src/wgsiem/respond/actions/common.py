@@ -47,6 +47,7 @@ __all__ = [
     "peer_values",
     "peers_at",
     "refresh_element",
+    "remove_set_element",
     "remove_spans",
     "replace_peer_key",
     "require_key",
@@ -445,6 +446,15 @@ def drop_element(table: str, set_name: str, address: str) -> str:
     """nft lines that leave ``address`` out of the set, whether or not it was there."""
     el = f"element inet {table} {set_name} {{ {address} }}\n"
     return f"add {el}delete {el}"
+
+
+async def remove_set_element(executor: Executor, table: str, set_name: str, address: str) -> bool:
+    """Take ``address`` out of the set (idempotent) and read it back: True when it is gone."""
+    objs = await list_table(executor, table)
+    if set_name in table_sets(objs):
+        await nft_apply(executor, drop_element(table, set_name, address))
+        objs = await list_table(executor, table)
+    return element_present(table_sets(objs).get(set_name, {}), address) is None
 
 
 def rule_comments(objs: list[dict[str, Any]], chain: str) -> set[str]:

@@ -38,6 +38,7 @@ from wgsiem.respond.actions.common import (
     peers_at,
     ports_param,
     refresh_element,
+    remove_set_element,
     require_key,
     rule_comments,
     table_sets,
@@ -184,11 +185,7 @@ class ThrottlePeer:
         if ctx.dry_run:
             return ActionResult(ok=True, summary=f"dry run: would lift the throttle on {address}")
         try:
-            objs = await list_table(ctx.executor, table)
-            if set_name in table_sets(objs):
-                await nft_apply(ctx.executor, drop_element(table, set_name, address))
-                objs = await list_table(ctx.executor, table)
-            gone = element_present(table_sets(objs).get(set_name, {}), address) is None
+            gone = await remove_set_element(ctx.executor, table, set_name, address)
         except WgsiemError as exc:
             return ActionResult(
                 ok=False, summary=f"could not lift the throttle on {address}", error=exc.render()
