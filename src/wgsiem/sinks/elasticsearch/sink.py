@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from wgsiem.sinks.outbox.sink import OutboxSink
 from wgsiem.sinks.registry import SinkContext
 
 from .config import ElasticsearchSinkConfig
 from .deliverer import ElasticsearchDeliverer
 
 __all__ = ["ElasticsearchSink"]
-
-OUTBOX_SINK = "wgsiem.sinks.outbox.sink"
 
 
 class ElasticsearchSink:
@@ -21,10 +17,9 @@ class ElasticsearchSink:
     component_type = "elasticsearch"
 
     @classmethod
-    def build(cls, config: ElasticsearchSinkConfig, ctx: SinkContext) -> Any:
+    def build(cls, config: ElasticsearchSinkConfig, ctx: SinkContext) -> OutboxSink:
         """An ``OutboxSink`` delivering through an :class:`ElasticsearchDeliverer` (no I/O here)."""
-        outbox_sink = importlib.import_module(OUTBOX_SINK).OutboxSink
-        return outbox_sink(
+        return OutboxSink(
             ctx,
             component_type=cls.component_type,
             config=config.outbox,

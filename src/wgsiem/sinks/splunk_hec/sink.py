@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from wgsiem.sinks.outbox.sink import OutboxSink
 from wgsiem.sinks.registry import SinkContext
 
 from .config import SplunkHecSinkConfig
 from .deliverer import SplunkHecDeliverer
 
 __all__ = ["SplunkHecSink"]
-
-OUTBOX_SINK = "wgsiem.sinks.outbox.sink"
 
 
 class SplunkHecSink:
@@ -21,10 +17,9 @@ class SplunkHecSink:
     component_type = "splunk_hec"
 
     @classmethod
-    def build(cls, config: SplunkHecSinkConfig, ctx: SinkContext) -> Any:
+    def build(cls, config: SplunkHecSinkConfig, ctx: SinkContext) -> OutboxSink:
         """An ``OutboxSink`` delivering through a :class:`SplunkHecDeliverer` (no I/O here)."""
-        outbox_sink = importlib.import_module(OUTBOX_SINK).OutboxSink
-        return outbox_sink(
+        return OutboxSink(
             ctx,
             component_type=cls.component_type,
             config=config.outbox,

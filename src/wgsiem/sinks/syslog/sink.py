@@ -11,7 +11,6 @@ Over UDP a datagram is sent and forgotten (only ICMP "port unreachable" is notic
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import ssl
 import time
@@ -21,6 +20,7 @@ from typing import Any
 from wgsiem.errors import WgsiemError
 from wgsiem.pipeline.telemetry import ComponentTelemetry
 from wgsiem.sinks.outbox.contract import DeliveryReport, Pending, RetryableDeliveryError
+from wgsiem.sinks.outbox.sink import OutboxSink
 from wgsiem.sinks.registry import SinkContext
 
 from .config import SyslogSinkConfig
@@ -178,11 +178,8 @@ class SyslogSink:
     component_type = "syslog"
 
     @classmethod
-    def build(cls, config: SyslogSinkConfig, ctx: SinkContext) -> Any:
-        outbox = importlib.import_module("wgsiem.sinks.outbox.sink")
+    def build(cls, config: SyslogSinkConfig, ctx: SinkContext) -> OutboxSink:
         deliverer = SyslogDeliverer(config, hostname=ctx.hostname)
-        sink = outbox.OutboxSink(
-            ctx, component_type=cls.component_type, config=config.outbox, deliverer=deliverer
-        )
+        sink = OutboxSink(ctx, component_type=cls.component_type, config=config.outbox, deliverer=deliverer)
         deliverer.telemetry = sink.telemetry
         return sink
