@@ -1,6 +1,6 @@
 """Throughput of the pipeline into the NDJSON and DuckDB sinks, on one core.
 
-    .venv/bin/python bench/bench_pipeline.py [--events 200000] [--batch 1000] [--store-batch 5000]
+    .venv/bin/python bench/bench_pipeline.py [--events 200000] [--batch 1000] [--store-batch 8192]
         [--cpus 0 | 0,1 | all]
 
 Generates realistic ``wg_state``-shaped ECS documents (session-started/-ended, transfer with deltas,
@@ -37,7 +37,7 @@ from wgsiem.pipeline.runtime import Emit, Pipeline
 from wgsiem.pipeline.telemetry import TelemetryRegistry
 from wgsiem.sinks.duckdb_store.config import DuckdbStoreConfig
 from wgsiem.sinks.duckdb_store.sink import DuckdbStoreSink
-from wgsiem.sinks.duckdb_store.store import Store
+from wgsiem.sinks.duckdb_store.store import INGEST_BATCH_EVENTS, Store
 from wgsiem.sinks.ndjson.config import NdjsonSinkConfig
 from wgsiem.sinks.ndjson.sink import NdjsonSink
 from wgsiem.sources.wg_state.differ import Differ, DiffSettings
@@ -164,7 +164,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=1_000, help="source batch / pipeline batch_max_events")
-    ap.add_argument("--store-batch", type=int, default=5_000, help="DuckDB sink batch_max_events")
+    ap.add_argument(
+        "--store-batch", type=int, default=INGEST_BATCH_EVENTS, help="DuckDB sink batch_max_events"
+    )
     ap.add_argument(
         "--cpus",
         default="0",

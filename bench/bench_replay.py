@@ -12,9 +12,14 @@ The capture is what ``wgsiem record`` writes (hourly keyframes, deltas in betwee
   re-handshakes every 2 minutes; 5 % of work days start from a new endpoint (roaming);
 * idle outside work hours (no line changes) — as real remote-access gateways look.
 
-The replay runs the real pipeline: replay driver → wg_state differ → ECS → NDJSON sink (to a file).
+The replay runs the real pipeline: replay driver → wg_state differ → ECS → NDJSON sink (to a file),
+by default on two cores (``ReplaySource(worker_process=True, keep_encoded=True)``: the differ and the
+encoding of each event in a worker process, documents and the sink here); ``--in-process`` runs it all
+in this process, as before. CPU time is reported for both processes: on a shared VM it is the figure
+load distorts least.
 
 Usage: .venv/bin/python bench/bench_replay.py [--days 7] [--peers 1000] [--interval 10] [--out-dir DIR]
+       [--in-process]
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import base64
 import hashlib
 import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -113,7 +119,9 @@ def main() -> None:
         "is ~4 GB of NDJSON, fsynced every second, so the disk shows in the wall clock: /dev/shm "
         "takes it out",
     )
+    ap.add_argument("--in-process", action="store_true", help="no worker process (the one-core path)")
     args = ap.parse_args()
+    parallel = not args.in_process
 
     cache = Path(args.cache) / f"d{args.days}-p{args.peers}-i{args.interval}"
     if not cache.exists():
@@ -129,9 +137,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmpd, tempfile.TemporaryDirectory(dir=args.out_dir) as outd:
         t0 = time.perf_counter()
         c0 = time.process_time()
+        k0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         plan = plan_replay([cache])
         reg = TelemetryRegistry()
-        src = ReplaySource(plan, {}, hostname="bench", state_dir=Path(tmpd), registry=reg)
+        src = ReplaySource(
+            plan,
+            {},
+            hostname="bench",
+            state_dir=Path(tmpd),
+            registry=reg,
+            worker_process=parallel,
+            keep_encoded=parallel,
+        )
         out = Path(outd) / "events.ndjson"
         sink = NdjsonSink.build(
             NdjsonSinkConfig(type="ndjson", path=str(out), max_bytes=1 << 40), reg, component_id="out"
@@ -139,6 +156,8 @@ def main() -> None:
         asyncio.run(Pipeline([src], [], [sink], reg).run(asyncio.Event()))
         took = time.perf_counter() - t0
         cpu = time.process_time() - c0
+        k1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        child = (k1.ru_utime + k1.ru_stime) - (k0.ru_utime + k0.ru_stime)
         st = src.stats
         week = args.days * 86400
         print(
@@ -154,10 +173,13 @@ def main() -> None:
             f"{week / took:,.0f}x faster than real time"
         )
         # On a shared VM the wall clock also counts time other processes (and the hypervisor) took.
+        # With the worker, the wall time is bounded below by the busier of the two processes.
+        busiest = max(cpu, child)
         print(
-            f"process CPU time: {cpu:.1f}s ({st.events / cpu:,.0f} events/s of CPU), "
-            f"{cpu / 60:.2f}x the target were the CPU ours alone; load average "
-            f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
+            f"CPU time: this process {cpu:.1f}s, worker process {child:.1f}s "
+            f"({'two processes' if parallel else 'one process'}); the busier one alone is "
+            f"{busiest / 60:.2f}x the target, i.e. the replay on two otherwise idle cores; "
+            f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
         )
 
 

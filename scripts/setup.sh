@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   wireguard-go wireguard-tools iproute2 nftables procps python3-venv
   softflowd nfdump prometheus rsyslog tcpdump openssl systemd-journal-remote
-  slapd ldap-utils openssh-server rsyslog-gnutls conntrack
+  slapd ldap-utils openssh-server rsyslog-gnutls conntrack sudo
 )
 
 need_root() {
@@ -27,7 +27,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing system packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The tests start their own sshd, slapd, rsyslog and prometheus on loopback or in lab namespaces;
+  # keep the packages' own services from starting on the host at install time (policy-rc.d, 101 = deny).
+  policy_set=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy_set=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+    if [ "$policy_set" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+    echo "setup: apt-get install failed for: ${missing[*]}" >&2
+    exit 1
+  }
+  if [ "$policy_set" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 PY=${PYTHON:-python3}

@@ -116,6 +116,27 @@ def test_travelling_user_is_quiet() -> None:
     assert d.observe(handshake(2, "BR", SAO_PAULO), T0 + 3600) == []
 
 
+def test_geography_learns_the_place_of_a_listed_peer_and_its_learning_clock() -> None:
+    """``wg_state``'s first poll lists the peer with its endpoint (DE): known from there, learning
+    from then on; its first handshake a day later from Brazil is a new country, from Germany not."""
+    d = UnexpectedGeography({"learning_days": 1})
+    listed = ev(
+        "peer-added",
+        1,
+        source={
+            "ip": "203.0.113.1",
+            "geo": {"country_iso_code": "DE", "location": BERLIN},
+            "as": {"number": 3320},
+        },
+        user={"name": "alice"},
+        wireguard={"peer": {"public_key": KEY, "initial_sync": True}},
+    )
+    assert d.observe(listed, T0) == []
+    assert d.observe(handshake(2, "DE", BERLIN), T0 + DAY + 60) == []
+    (f,) = d.observe(handshake(3, "BR", SAO_PAULO, asn=28573), T0 + 2 * DAY)
+    assert f.reason.startswith("first connection from country BR (known: DE)")
+
+
 def test_new_asn_is_low() -> None:
     d = UnexpectedGeography({"learning_days": 0})
     d.observe(handshake(1, "DE", BERLIN), T0)
@@ -229,7 +250,7 @@ def _transfer(i: int, nbytes: int) -> dict[str, Any]:
 
 
 def test_spike_over_learned_baseline_fires_once_per_window() -> None:
-    d = TrafficSpike({"min_samples": 3, "min_bytes": 1000, "per_interface": False})
+    d = TrafficSpike({"min_samples": 3, "min_bytes": 1000, "per_interface": False, "learning_days": 0})
     for w in range(4):
         assert d.observe(_transfer(w, 100_000), T0 + w * 300) == []
     assert d.observe(_transfer(10, 500_000), T0 + 4 * 300) == []
@@ -249,7 +270,7 @@ def test_a_nightly_backup_is_learned_from_the_hour_of_the_day_after_one_night() 
     """5 GB every night at 02:00 and a little traffic the rest of the day: from the second night on
     the backup is normal for that hour of the day, although each night is a new hour of the week (an
     hour-of-week baseline alone needs a week per slot); a burst in the afternoon still fires."""
-    d = TrafficSpike({"min_samples": 3, "min_bytes": 1000, "per_interface": False})
+    d = TrafficSpike({"min_samples": 3, "min_bytes": 1000, "per_interface": False, "learning_days": 0})
     night = T0 - (T0 % DAY) + DAY + 2 * 3600  # 02:00 UTC the next day
     alerts = []
     n = 0
@@ -267,16 +288,31 @@ def test_a_nightly_backup_is_learned_from_the_hour_of_the_day_after_one_night() 
 
 
 def test_spike_needs_minimum_volume_and_learning() -> None:
-    d = TrafficSpike({"min_samples": 3, "min_bytes": 10_000_000})
+    d = TrafficSpike({"min_samples": 3, "min_bytes": 10_000_000, "learning_days": 0})
     for w in range(4):
         d.observe(_transfer(w, 1000), T0 + w * 300)
     assert d.observe(_transfer(9, 5_000_000), T0 + 4 * 300) == []
-    fresh = TrafficSpike({"min_samples": 3, "min_bytes": 0})
+    fresh = TrafficSpike({"min_samples": 3, "min_bytes": 0, "learning_days": 0})
     assert fresh.observe(_transfer(1, 10**9), T0) == []
 
 
+def test_spike_waits_for_the_learning_period_of_each_key() -> None:
+    """The first nightly backup a new peer shows is no exfiltration: nothing fires in its first
+    ``learning_days`` of event time, however well the few windows seen so far agree."""
+    d = TrafficSpike({"min_samples": 3, "min_bytes": 1000, "per_interface": False, "learning_days": 1})
+    for w in range(12):
+        assert d.observe(_transfer(w, 100_000), T0 + w * 300) == []
+    assert d.observe(_transfer(20, 400_000_000), T0 + 12 * 300) == []  # 1 h watched
+    for w in range(13, 312):
+        d.observe(_transfer(w, 100_000), T0 + w * 300)
+    (f,) = d.observe(_transfer(400, 400_000_000), T0 + 312 * 300)  # 26 h watched, 11:00
+    assert f.details["ratio"] > 10
+
+
 def test_baseline_is_robust_to_one_outlier() -> None:
-    d = TrafficSpike({"min_samples": 3, "min_bytes": 0, "per_interface": False, "factor": 10})
+    d = TrafficSpike(
+        {"min_samples": 3, "min_bytes": 0, "per_interface": False, "factor": 10, "learning_days": 0}
+    )
     sizes = [100_000] * 5 + [50_000_000] + [100_000] * 3
     for w, n in enumerate(sizes):
         d.observe(_transfer(w, n), T0 + w * 300)
@@ -359,14 +395,118 @@ def test_dormant_peer() -> None:
     assert f.reason == "active again after 31 days without a handshake or traffic"
 
 
-def test_usual_hours() -> None:
-    d = UsualHours({"learning_days": 1, "min_sessions": 4})
-    for day in range(4):
-        d.observe(ev("session-started", day, user={"name": "alice"}), T0 + day * DAY)
-    assert d.observe(ev("session-started", 10, user={"name": "alice"}), T0 + 5 * DAY + 3600) == []  # 10h
-    (f,) = d.observe(ev("session-started", 11, user={"name": "alice"}), T0 + 6 * DAY - 6 * 3600)  # 03h
+def _listed(i: int, at: float, latest_handshake: float | None) -> dict[str, Any]:
+    peer: dict[str, Any] = {"public_key": KEY, "initial_sync": True}
+    if latest_handshake is not None:
+        peer["latest_handshake"] = dt.datetime.fromtimestamp(latest_handshake, dt.UTC).isoformat()
+    return ev("peer-added", i, wireguard={"peer": peer})
+
+
+def test_dormant_peer_known_from_the_first_snapshot() -> None:
+    """The gateway knows the peer last shook hands 40 days ago: its next handshake is dormant."""
+    d = DormantPeer({"dormant_days": 30})
+    assert d.observe(_listed(1, T0, T0 - 40 * DAY), T0) == []
+    (f,) = d.observe(ev("handshake", 2, wireguard={"peer": {"public_key": KEY}}), T0 + 3600)
+    assert f.details["dormant_days"] == 40.0
+    assert f.details["last_active"] == T0 - 40 * DAY
+
+
+def test_dormant_peer_recent_or_relisted_peers_are_quiet() -> None:
+    d = DormantPeer({"dormant_days": 30})
+    d.observe(_listed(1, T0, T0 - 2 * DAY), T0)
+    assert d.observe(ev("handshake", 2, wireguard={"peer": {"public_key": KEY}}), T0 + 600) == []
+    # a restart lists the peer again with an older handshake than the state knows: no move back
+    d.observe(_listed(3, T0 + DAY, T0 - 60 * DAY), T0 + DAY)
+    assert d.observe(ev("handshake", 4, wireguard={"peer": {"public_key": KEY}}), T0 + 2 * DAY) == []
+
+
+def test_dormant_peer_listed_without_handshake_counts_from_the_listing() -> None:
+    d = DormantPeer({"dormant_days": 30})
+    d.observe(_listed(1, T0, None), T0)
+    assert d.observe(ev("handshake", 2, wireguard={"peer": {"public_key": KEY}}), T0 + DAY) == []
+    d2 = DormantPeer({"dormant_days": 30})
+    d2.observe(_listed(1, T0, None), T0)
+    (f,) = d2.observe(ev("handshake", 2, wireguard={"peer": {"public_key": KEY}}), T0 + 31 * DAY)
+    assert f.details["dormant_days"] == 31.0
+
+
+def _session(action: str, i: int, at: float, *, start: float | None = None, **extra: Any) -> dict[str, Any]:
+    iso = dt.datetime.fromtimestamp(at, dt.UTC).isoformat()
+    event: dict[str, Any] = {}
+    if start is not None:
+        event = {"start": dt.datetime.fromtimestamp(start, dt.UTC).isoformat(), "end": iso}
+    doc = ev(action, i, user={"name": "alice"}, wireguard={"peer": {"public_key": KEY}}, **extra)
+    doc["event"].update(event)
+    return doc
+
+
+def _office_days(d: UsualHours, days: int, *, tz: str | None = None, country: str = "DE") -> None:
+    """``days`` weekdays of a stable 08:00–17:00 (local) office day, from T0's Monday."""
+    src = {"geo": {"country_iso_code": country, **({"timezone": tz} if tz else {})}}
+    for day in range(days):
+        s = T0 - 3600 + day * DAY  # 08:00 UTC
+        assert d.observe(_session("session-started", 2 * day, s, source=src), s) == []
+        d.observe(_session("session-ended", 2 * day + 1, s + 9 * 3600, start=s, source=src), s + 9 * 3600)
+
+
+def test_usual_hours_stable_office_day_tolerates_an_early_start_and_flags_the_night() -> None:
+    d = UsualHours({"learning_days": 1})
+    _office_days(d, 5)
+    src = {"source": {"geo": {"country_iso_code": "DE"}}}
+    early = T0 + 7 * DAY - 5400  # 07:30 on day 7
+    assert d.observe(_session("session-started", 100, early, **src), early) == []
+    night = T0 + 8 * DAY - 6 * 3600  # 03:00 on day 8
+    (f,) = d.observe(_session("session-started", 101, night, **src), night)
     assert f.details["hour"] == 3
-    assert f.details["usual_hours"] == [9, 10]
+    assert f.details["hours_from_usual"] == 4.0  # to 07:00, learned from the 07:30 session
+    assert f.details["usual_hours"] == [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+
+
+def test_usual_hours_learning_needs_time_sessions_and_covered_hours() -> None:
+    one_day = UsualHours({"learning_days": 1})
+    _office_days(one_day, 1)
+    night = T0 + DAY - 6 * 3600  # 03:00 the next day: less than a day watched
+    assert one_day.observe(_session("session-started", 9, night), night) == []
+    short = UsualHours({"learning_days": 1})
+    for day in range(3):  # three one-hour sessions: 2 hours of the day covered, not 9
+        s = T0 + day * DAY
+        short.observe(_session("session-started", 2 * day, s), s)
+        short.observe(_session("session-ended", 2 * day + 1, s + 3000, start=s), s + 3000)
+    night = T0 + 4 * DAY - 6 * 3600
+    assert short.observe(_session("session-started", 20, night), night) == []
+
+
+def test_usual_hours_learning_clock_starts_when_the_gateway_lists_the_peer() -> None:
+    d = UsualHours({"learning_days": 1})
+    listed = ev("peer-added", 1, user={"name": "alice"}, wireguard={"peer": {"public_key": KEY}})
+    d.observe(listed, T0 - 9 * 3600)  # the collector starts at midnight; alice logs in at 08:00
+    _office_days(d, 1)
+    night = T0 + DAY - 6 * 3600  # 03:00 the next day: a day watched, one office day learned
+    (f,) = d.observe(_session("session-started", 9, night), night)
+    assert f.details["usual_hours"] == list(range(8, 18))
+
+
+def test_usual_hours_are_local_to_where_the_user_is_and_travel_is_not_judged() -> None:
+    d = UsualHours({"learning_days": 1})
+    _office_days(d, 5, tz="Europe/Berlin")  # 09:00–18:00 Berlin time
+    # 21:00 in Tokyo (13:00 Berlin): a trip, not judged — the new country is geography's business
+    tokyo = T0 + 7 * DAY + 3 * 3600
+    src = {"source": {"geo": {"country_iso_code": "JP", "timezone": "Asia/Tokyo"}}}
+    assert d.observe(_session("session-started", 50, tokyo, **src), tokyo) == []
+    # back home, 03:00 Berlin (02:00 UTC) is the night
+    night = T0 + 9 * DAY - 7 * 3600
+    src = {"source": {"geo": {"country_iso_code": "DE", "timezone": "Europe/Berlin"}}}
+    (f,) = d.observe(_session("session-started", 51, night, **src), night)
+    assert (f.details["hour"], f.details["timezone"]) == (3, "CET")
+
+
+def test_usual_hours_ignore_sessions_already_running_at_start() -> None:
+    d = UsualHours({"learning_days": 1})
+    _office_days(d, 5)
+    night = T0 + 8 * DAY - 6 * 3600
+    resumed = _session("session-started", 9, night)
+    resumed["wireguard"]["session"] = {"observed_start": False}
+    assert d.observe(resumed, night) == []
 
 
 @pytest.mark.parametrize("edr_first", [True, False])

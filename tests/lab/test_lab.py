@@ -106,6 +106,9 @@ def test_roam_changes_the_endpoint_the_gateway_sees(make_lab: MakeLab) -> None:
     with pytest.raises(LabError, match="client 2's address"):
         lab.roam(1, "203.0.113.12")
     assert lab.status()["clients"][0]["outer"] == ["198.51.100.61/24"]
+    # within the same subnet: the new address is a secondary until the old primary goes
+    assert lab.roam(1, "198.51.100.62") == f"198.51.100.62:{port}"
+    assert lab.status()["clients"][0]["outer"] == ["198.51.100.62/24"]
 
 
 def test_ipv6_endpoints_and_ipv6_roaming(make_lab: MakeLab) -> None:

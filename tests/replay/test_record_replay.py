@@ -47,11 +47,19 @@ class _Collect:
 
 
 def replay_docs(
-    paths: list[Path], state_dir: Path, configs: dict | None = None
+    paths: list[Path], state_dir: Path, configs: dict | None = None, *, worker: bool = False
 ) -> tuple[list[dict], ReplaySource]:
     plan = plan_replay(paths)
     reg = TelemetryRegistry()
-    src = ReplaySource(plan, configs or {}, hostname="gw-test", state_dir=state_dir, registry=reg)
+    src = ReplaySource(
+        plan,
+        configs or {},
+        hostname="gw-test",
+        state_dir=state_dir,
+        registry=reg,
+        worker_process=worker,
+        keep_encoded=worker,
+    )
     sink = _Collect()
     asyncio.run(Pipeline([src], [], [sink], reg).run(asyncio.Event()))
     return sink.docs, src
@@ -94,6 +102,9 @@ def test_replay_of_a_live_capture_gives_the_live_events(make_lab, tmp_path: Path
 
     assert [d["@timestamp"] for d in replayed] == [d["@timestamp"] for d in live]
     assert by_instant(replayed) == by_instant(live)
+    # the two-process replay (the differ in a worker process) gives the in-process replay's documents
+    in_worker, _ = replay_docs([capture], tmp_path / "replay-worker", {"wg_state": h.cfg}, worker=True)
+    assert in_worker == replayed
 
 
 def test_a_plain_wg_show_dump_directory_replays_in_time_order(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def ocsf_problems(doc: dict[str, Any]) -> list[str]:
         bad.append(f"none of {cls['at_least_one']}")
     if "connection_info" in doc and "direction_id" not in doc["connection_info"]:
         bad.append("connection_info without direction_id")
-    if doc["class_uid"] == 4014 and doc.get("tunnel_interface", {}).get("type_id") != 4:
+    if doc["class_uid"] == 4014 and doc.get("tunnel_interface", {"type_id": 4}).get("type_id") != 4:
         bad.append("tunnel_interface is not a Tunnel interface")
     if doc["class_uid"] == 2004:
         if not doc["finding_info"].get("uid"):

@@ -26,7 +26,13 @@ from wgsiem.pipeline.telemetry import TelemetryRegistry
 from wgsiem.sinks.duckdb_store.config import DuckdbStoreConfig
 from wgsiem.sinks.duckdb_store.schema import FIELDS
 from wgsiem.sinks.duckdb_store.sink import DuckdbStoreSink
-from wgsiem.sinks.duckdb_store.store import IngestResult, Store, open_readonly
+from wgsiem.sinks.duckdb_store.store import (
+    INGEST_BATCH_EVENTS,
+    ROW_GROUP_ROWS,
+    IngestResult,
+    Store,
+    open_readonly,
+)
 
 T0 = datetime(2026, 11, 25, 15, 50, 1, tzinfo=UTC)
 PEER = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
@@ -428,6 +434,43 @@ def test_parquet_export_reads_back(store: Store, tmp_path: Path) -> None:
     assert sessions == [(SESSION, 150)]
     peers = con.execute(f"SELECT peer_key FROM read_parquet('{files[2]}')").fetchall()
     assert peers == [(PEER,)]
+
+
+@pytest.mark.parametrize("fold_between", [False, True])
+def test_a_tie_on_timestamp_goes_to_the_later_arrival(store: Store, fold_between: bool) -> None:
+    first = doc("handshake", 7, peer={"endpoint": "203.0.113.1:1"})
+    second = doc("handshake", 7, peer={"endpoint": "198.51.100.2:2"})
+    second["event"]["id"] = event_id("second", 7)  # one poll stamps several events with one time
+    store.ingest([first])
+    if fold_between:
+        store.derive()
+    store.ingest([second])
+    assert store.query_peers()[0]["endpoint"] == "198.51.100.2:2"
+
+
+def test_a_busy_batch_of_whole_row_groups_is_stored_reopened_and_read(tmp_path: Path) -> None:
+    """The sink's batch fills whole row groups, which DuckDB writes to the file at commit instead of
+    into the WAL (the store's ingest speed depends on it): rows, order and reads must not change."""
+    assert INGEST_BATCH_EVENTS % ROW_GROUP_ROWS == 0
+    path = tmp_path / "busy.duckdb"
+    docs = [doc("handshake", i * 0.001) for i in range(INGEST_BATCH_EVENTS)]
+    with Store.open(path) as s:
+        assert s.ingest(docs).inserted == INGEST_BATCH_EVENTS
+        wal = path.with_name(path.name + ".wal")
+        document_bytes = sum(len(orjson.dumps(d)) for d in docs)
+        assert wal.stat().st_size < document_bytes / 10  # the documents did not go through the WAL
+        reader = s.reader()
+        assert reader.counts()["events"] == INGEST_BATCH_EVENTS
+        assert [r["event_id"] for r in reader.query_events(tail=2)] == [d["event"]["id"] for d in docs[-2:]]
+        assert s.ingest(docs[:10]).duplicates == 10
+    ro = open_readonly(path)
+    try:
+        rows = ro.query_events(limit=INGEST_BATCH_EVENTS)
+        assert [r["event_id"] for r in rows] == [d["event"]["id"] for d in docs]
+        assert rows[-1]["doc"] == docs[-1]
+        assert ro.query_peers()[0]["last_seen"] == at((INGEST_BATCH_EVENTS - 1) * 0.001)
+    finally:
+        ro.close()
 
 
 def test_derive_runs_by_itself_once_enough_events_are_pending() -> None:

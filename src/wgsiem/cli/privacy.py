@@ -1,14 +1,15 @@
 """``wgsiem privacy``: key management and ``reveal`` for holders of a pseudonymization key.
 
 ``reveal`` cannot invert HMAC; it recomputes the pseudonym of every identifying value the identity
-sources know (inventory rows, config comment names) under the key the pseudonym names, and prints the
-values that match. A value that no source lists cannot be revealed — that is the point.
+sources know (inventory rows, config comment names, the users of the LDAP directory ``enrich_identity``
+reads) under the key the pseudonym names, and prints the values that match
+(``wgsiem.enrich.apply_privacy.reveal``). A value that no source lists cannot be revealed — that is the
+point.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import click
@@ -16,8 +17,6 @@ import click
 from wgsiem.errors import ConfigError, Location, WgsiemError
 
 __all__ = ["privacy"]
-
-_PSEUDONYM = re.compile(r"^(?:ps:([A-Za-z0-9_.-]{1,32}):)?([0-9a-f]{16,64})$")
 
 
 @click.group()
@@ -27,7 +26,15 @@ def privacy() -> None:
 
 @privacy.command("reveal")
 @click.argument("pseudonym_text", metavar="PSEUDONYM")
-@click.option("--key-file", required=True, type=click.Path(dir_okay=False), help="the privacy key file")
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="wgsiem configuration: search what its enrich_identity transforms read (inventory, config "
+    "comments, LDAP) with its apply_privacy key file",
+)
+@click.option("--key-file", type=click.Path(dir_okay=False), help="the privacy key file")
 @click.option(
     "--inventory",
     "inventory_path",
@@ -41,58 +48,60 @@ def privacy() -> None:
     help="WireGuard config file(s) (glob, repeatable) whose comment names are tried too",
 )
 def reveal(
-    pseudonym_text: str, key_file: str, inventory_path: str | None, config_globs: tuple[str, ...]
+    pseudonym_text: str,
+    config_path: str | None,
+    key_file: str | None,
+    inventory_path: str | None,
+    config_globs: tuple[str, ...],
 ) -> None:
     """Print the identity values whose pseudonym is PSEUDONYM (ps:<key id>:<hex>)."""
     from wgsiem.enrich.apply_privacy.keys import load_keys
-    from wgsiem.enrich.enrich_identity.config_comments import read_configs
-    from wgsiem.enrich.enrich_identity.directory import load_inventory
-    from wgsiem.enrich.enrich_identity.inventory import Identity
+    from wgsiem.enrich.apply_privacy.reveal import (
+        IdentitySources,
+        gather,
+        matches,
+        parse_pseudonym,
+        sources_from_config,
+    )
 
-    m = _PSEUDONYM.match(pseudonym_text.strip())
-    if m is None:
+    pseudonym = parse_pseudonym(pseudonym_text)
+    sources = IdentitySources((inventory_path,) if inventory_path else (), config_globs)
+    if config_path is not None:
+        from wgsiem.config.loader import load_config
+
+        sources = sources.plus(sources_from_config(load_config(config_path)))
+    if not sources:
         raise WgsiemError(
-            "not a pseudonym", fix="give the value as written in the event, e.g. ps:k2026a:3f2c…"
+            "nothing to search",
+            fix="give --config (its enrich_identity inventory, config files and LDAP), --inventory "
+            "and/or --config-file",
         )
-    key_id, hex_part = m.group(1), m.group(2)
-    if inventory_path is None and not config_globs:
-        raise WgsiemError("nothing to search", fix="give --inventory and/or --config-file")
+    key_file = key_file or sources.key_file
+    if key_file is None:
+        raise WgsiemError(
+            "no key file", fix="give --key-file, or a --config whose apply_privacy has key_file"
+        )
     ring = load_keys(key_file)
-    if key_id is not None:
-        key = ring.get(key_id)
+    if pseudonym.key_id is not None:
+        key = ring.get(pseudonym.key_id)
         if key is None:
             raise ConfigError(
-                f"key {key_id} is not in the key file",
+                f"key {pseudonym.key_id} is not in the key file",
                 location=Location(key_file),
                 fix="use the key file that still holds that (older) key",
             )
         keys = [key]
     else:
         keys = list(ring.keys)
-    identities: list[Identity] = []
-    if inventory_path is not None:
-        idents, problems = load_inventory(Path(inventory_path))
-        identities.extend(idents)
-        for p in problems:
-            click.echo(f"warning: {p.render()}", err=True)
-    if config_globs:
-        idents2, problems2 = read_configs(list(config_globs), name_as_user=True)
-        identities.extend(idents2)
-        for p2 in problems2:
-            click.echo(f"warning: {p2.render()}", err=True)
-    found: set[tuple[str, str, str, str]] = set()
-    for ident in identities:
-        for field, value in ident.values().items():
-            for k in keys:
-                if k.digest(value).startswith(hex_part):
-                    found.add((k.id, field, value, ident.public_key))
+    identities = gather(sources, lambda problem: click.echo(f"warning: {problem}", err=True))
+    found = matches(pseudonym.hex, keys, identities)
     if not found:
         raise WgsiemError(
             "no known identity value has this pseudonym",
-            fix="check the key file (an older key id?) and that the inventory lists the user",
+            fix="check the key file (an older key id?) and that the inventory or directory lists the user",
         )
-    for kid, field, value, pub in sorted(found):
-        click.echo(f"{field}\t{value}\t(peer {pub}, key {kid})")
+    for m in found:
+        click.echo(f"{m.field}\t{m.value}\t(peer {m.public_key}, key {m.key_id})\t{'+'.join(m.sources)}")
 
 
 @privacy.command("new-key")

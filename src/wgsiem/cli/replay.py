@@ -175,8 +175,19 @@ def replay(
         sdir = Path(state_dir or tmp)
         sdir.mkdir(parents=True, exist_ok=True)
         registry = TelemetryRegistry()
+        # Diff and encode wg_state captures in a second process when nothing in this one needs the
+        # source's peers or views (the Prometheus exporter does) and no transform edits documents (the
+        # worker's encoded lines are then written as they are).
+        parallel = not transform_cfgs and all(c.type == "ndjson" for c in sink_cfgs.values())
         source = ReplaySource(
-            plan, configs, hostname=hostname, state_dir=sdir, registry=registry, progress=progress
+            plan,
+            configs,
+            hostname=hostname,
+            state_dir=sdir,
+            registry=registry,
+            progress=progress,
+            worker_process=parallel,
+            keep_encoded=parallel,
         )
         transforms = build_transforms(
             transform_cfgs, registry, hostname=hostname, state_dir=sdir, peers=source.peers

@@ -69,6 +69,38 @@ def event_time(doc: dict[str, Any]) -> float | None:
     ts = doc.get("@timestamp")
     if not isinstance(ts, str):
         return None
+    # What every source writes (``2026-11-02T08:00:00.123Z``), without a datetime per event: the whole
+    # second through a small cache, then the milliseconds — the same float datetime.timestamp() gives
+    # (it also divides whole microseconds by 10**6).
+    if len(ts) == 24 and ts[23] == "Z":
+        micros = _MILLIS.get(ts[19:23])
+        if micros is not None:
+            second = _SECONDS.get(ts[:19])
+            if second is None:
+                second = _whole_second(ts[:19])
+            if second is not None:
+                return (second * 1_000_000 + micros) / 1_000_000
+    return _parse_time(ts)
+
+
+_MILLIS = {f".{n:03d}": n * 1000 for n in range(1000)}
+_SECONDS: dict[str, int] = {}
+
+
+def _whole_second(head: str) -> int | None:
+    """POSIX seconds of ``YYYY-MM-DDTHH:MM:SS`` (UTC), cached; ``None`` for anything else."""
+    if not (head[4] == head[7] == "-" and head[10] == "T" and head[13] == head[16] == ":"):
+        return None
+    parsed = _parse_time(head + "Z")
+    if parsed is None or parsed != int(parsed):
+        return None
+    if len(_SECONDS) >= 4096:  # a stream moves forward: old seconds are not asked for again
+        _SECONDS.clear()
+    _SECONDS[head] = int(parsed)
+    return int(parsed)
+
+
+def _parse_time(ts: str) -> float | None:
     try:
         parsed = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
     except ValueError:

@@ -23,6 +23,7 @@ nothing older than the timespan.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from sigma.correlations import (
     SigmaCorrelationType,
 )
 
-from .match import Predicate, RuleCompileError, field_values
+from .match import _MISS, Predicate, RuleCompileError, _walker, field_values
 
 __all__ = ["Correlation", "CorrelationState", "compile_correlation"]
 
@@ -108,23 +109,34 @@ def compile_correlation(rule: SigmaCorrelationRule, base: dict[str, Predicate]) 
 
 
 def _scalar(doc: dict[str, Any], name: str) -> str:
-    node: Any = doc
-    for part in name.split("."):  # nested objects first (what sources write), then Sigma's general lookup
-        if type(node) is dict and part in node:
-            node = node[part]
-        else:
-            break
-    else:
-        if node is not None and type(node) is not dict and type(node) is not list:
-            return str(node)
-    for v in field_values(doc, name):
-        if v is not None and not isinstance(v, dict | list):
-            return str(v)
-    return ""
+    """The text of ``name`` in ``doc`` for grouping: the nested value, else the first scalar Sigma's
+    general lookup finds, else ``""``."""
+    return _scalar_reader(name)(doc)
+
+
+@functools.lru_cache(maxsize=1024)
+def _scalar_reader(name: str) -> Callable[[dict[str, Any]], str]:
+    walk = _walker(name)
+
+    def scalar(doc: dict[str, Any]) -> str:
+        v = walk(doc)  # nested objects first (what sources write), then Sigma's general lookup
+        if v is not _MISS and v is not None and type(v) is not dict:
+            return v if type(v) is str else str(v)
+        for v in field_values(doc, name):
+            if v is not None and not isinstance(v, dict | list):
+                return str(v)
+        return ""
+
+    return scalar
 
 
 class CorrelationState:
-    """The windows of one correlation rule, bounded to ``max_groups`` groups."""
+    """The windows of one correlation rule, bounded to ``max_groups`` groups.
+
+    The per-event path is compiled at construction (the base predicates, the group-by readers, the
+    window of the correlation's type), so an event costs its predicates and, on a match, a few dict
+    and deque operations.
+    """
 
     def __init__(self, corr: Correlation, max_groups: int = 50_000, max_evidence: int = 10) -> None:
         self.corr = corr
@@ -132,59 +144,85 @@ class CorrelationState:
         self.max_evidence = max_evidence
         # group key → [times deque | {value: time} | {rule: time}, evidence ids deque]
         self._groups: OrderedDict[str, list[Any]] = OrderedDict()
+        self._group_readers = tuple(_scalar_reader(f) for f in corr.group_by)
+        self._value_reader = _scalar_reader(corr.value_field) if corr.value_field else None
+        self._counting = corr.type == "event_count"
+        self.observe: Callable[[dict[str, Any], float, str | None], tuple[str, ...] | None]
+        """``observe(doc, at, evidence_id)``: the group's values when this event makes the condition
+        true, else ``None``."""
+        self.observe = self._compile()
 
-    def observe(self, doc: dict[str, Any], at: float, evidence_id: str | None) -> tuple[str, ...] | None:
-        """The group's values when this event makes the condition true, else ``None``."""
+    def _compile(self) -> Callable[[dict[str, Any], float, str | None], tuple[str, ...] | None]:
         corr = self.corr
-        if len(corr.base) == 1:
-            name, pred = corr.base[0]
-            if not pred(doc):
-                return None
-            matched = [name]
-        else:
-            matched = [name for name, pred in corr.base if pred(doc)]
-            if not matched:
-                return None
-        values = tuple(_scalar(doc, f) for f in corr.group_by)
-        key = "\x1f".join(values)
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = [deque() if corr.type == "event_count" else {}, deque()]
-            if len(self._groups) > self.max_groups:
-                self._groups.popitem(last=False)
-        else:
-            self._groups.move_to_end(key)
-        if evidence_id:
-            ev: deque[str] = group[1]
-            ev.append(evidence_id)
-            while len(ev) > self.max_evidence:
-                ev.popleft()
-        horizon = at - corr.timespan_secs
-        if corr.type == "event_count":
-            times: deque[float] = group[0]
-            times.append(at)
-            while times and (times[0] < horizon or len(times) > corr.keep):
-                times.popleft()
-            n = len(times)
-        else:
-            seen: dict[str, float] = group[0]
-            if corr.type == "value_count":
-                assert corr.value_field is not None
-                val = _scalar(doc, corr.value_field)
-                if not val:
+        groups = self._groups
+        max_groups = self.max_groups
+        max_evidence = self.max_evidence
+        readers = self._group_readers
+        single = readers[0] if len(readers) == 1 else None
+        timespan = corr.timespan_secs
+        keep = corr.keep
+        op, threshold = corr.op, corr.threshold
+        counting = self._counting
+        value_reader = self._value_reader
+        temporal = corr.type == "temporal"
+        base = corr.base
+        only = base[0] if len(base) == 1 else None
+
+        def observe(doc: dict[str, Any], at: float, evidence_id: str | None) -> tuple[str, ...] | None:
+            if only is not None:
+                if not only[1](doc):
                     return None
-                seen.pop(val, None)
-                seen[val] = at
+                matched: tuple[str, ...] = (only[0],)
             else:
-                for name in matched:
-                    seen.pop(name, None)
-                    seen[name] = at
-            for k in [k for k, t in seen.items() if t < horizon]:
-                del seen[k]
-            while len(seen) > corr.keep:
-                del seen[next(iter(seen))]
-            n = len(seen)
-        return values if corr.op(n, corr.threshold) else None
+                matched = tuple(name for name, pred in base if pred(doc))
+                if not matched:
+                    return None
+            if single is not None:
+                key = single(doc)
+                values: tuple[str, ...] = (key,)
+            else:
+                values = tuple(r(doc) for r in readers)
+                key = "\x1f".join(values)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = [
+                    deque(maxlen=keep) if counting else {},
+                    deque(maxlen=max_evidence),
+                ]
+                if len(groups) > max_groups:
+                    groups.popitem(last=False)
+            else:
+                groups.move_to_end(key)
+            if evidence_id:
+                group[1].append(evidence_id)
+            horizon = at - timespan
+            if counting:
+                times: deque[float] = group[0]
+                times.append(at)  # maxlen drops the oldest beyond `keep`
+                while times and times[0] < horizon:
+                    times.popleft()
+                n = len(times)
+            else:
+                seen: dict[str, float] = group[0]
+                if temporal:
+                    for name in matched:
+                        seen.pop(name, None)
+                        seen[name] = at
+                else:
+                    val = value_reader(doc)  # type: ignore[misc]
+                    if not val:
+                        return None
+                    seen.pop(val, None)
+                    seen[val] = at
+                if len(seen) > 1:  # (a lone entry is this event's: inside the window)
+                    for k in [k for k, t in seen.items() if t < horizon]:
+                        del seen[k]
+                while len(seen) > keep:
+                    del seen[next(iter(seen))]
+                n = len(seen)
+            return values if op(n, threshold) else None
+
+        return observe
 
     def evidence(self, values: tuple[str, ...]) -> tuple[str, ...]:
         group = self._groups.get("\x1f".join(values))
@@ -207,11 +245,13 @@ class CorrelationState:
             if not (isinstance(row, list) and len(row) == 3 and isinstance(row[0], str)):
                 continue
             key, win, ev = row
-            if self.corr.type == "event_count" and isinstance(win, list):
-                window: Any = deque(float(t) for t in win if isinstance(t, int | float))
-            elif self.corr.type != "event_count" and isinstance(win, dict):
+            if self._counting and isinstance(win, list):
+                window: Any = deque(
+                    (float(t) for t in win if isinstance(t, int | float)), maxlen=self.corr.keep
+                )
+            elif not self._counting and isinstance(win, dict):
                 window = {str(k): float(t) for k, t in win.items() if isinstance(t, int | float)}
             else:
                 continue
-            evidence = deque(str(e) for e in ev) if isinstance(ev, list) else deque()
+            evidence = deque((str(e) for e in ev) if isinstance(ev, list) else (), maxlen=self.max_evidence)
             self._groups[key] = [window, evidence]

@@ -29,11 +29,10 @@ observe the alerts the engine raises (the escalation detector correlates them wi
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -87,6 +86,8 @@ class BoundedTable:
     """An LRU map bounded to ``max_entries`` keys whose entries expire ``ttl_secs`` of event time after
     their last update (``ttl_secs=0``: never). Values must be JSON-able for :meth:`snapshot`."""
 
+    __slots__ = ("_data", "evicted", "max_entries", "ttl_secs")
+
     def __init__(self, max_entries: int, ttl_secs: float = 0.0) -> None:
         self.max_entries = max_entries
         self.ttl_secs = ttl_secs
@@ -97,18 +98,17 @@ class BoundedTable:
         item = self._data.get(key)
         if item is None:
             return None
-        seen, value = item
-        if self.ttl_secs and at - seen > self.ttl_secs:
+        if self.ttl_secs and at - item[0] > self.ttl_secs:
             del self._data[key]
             self.evicted += 1
             return None
-        return value
+        return item[1]
 
     def put(self, key: str, value: Any, at: float) -> None:
+        # set then move: the same order as move-then-set, one lookup less for a new key
         data = self._data
-        if key in data:
-            data.move_to_end(key)
         data[key] = (at, value)
+        data.move_to_end(key)
         if len(data) > self.max_entries:
             data.popitem(last=False)
             self.evicted += 1
@@ -150,30 +150,94 @@ class BoundedTable:
                 self._data[row[0]] = (float(row[1]), row[2])
 
 
-@functools.lru_cache(maxsize=4096)
-def _parts(name: str) -> tuple[str, ...]:
-    return tuple(name.split("."))
+_Getter = Callable[[Any], Any]
+
+
+def _scalar_of(node: Any) -> Any | None:
+    """What :func:`first` takes from the node at the end of a name: a scalar, or the first scalar of
+    an array; ``None`` for an object or nothing."""
+    if type(node) is list:
+        node = next((v for v in node if v is not None and type(v) is not dict and type(v) is not list), None)
+    return node if type(node) is not dict else None
+
+
+def _getter(name: str) -> _Getter:
+    """A compiled reader of dotted ``name`` through nested objects (the common depths unrolled: a
+    detector reads a handful of fields of every event it sees)."""
+    parts = tuple(name.split("."))
+    if len(parts) == 1:
+        (a,) = parts
+
+        def get1(doc: Any) -> Any | None:
+            node = doc.get(a) if type(doc) is dict else None
+            if node is None or type(node) is dict:
+                return None
+            return node if type(node) is not list else _scalar_of(node)
+
+        return get1
+    if len(parts) == 2:
+        a, b = parts
+
+        def get2(doc: Any) -> Any | None:
+            node = doc.get(a) if type(doc) is dict else None
+            node = node.get(b) if type(node) is dict else None
+            if node is None or type(node) is dict:
+                return None
+            return node if type(node) is not list else _scalar_of(node)
+
+        return get2
+    if len(parts) == 3:
+        a, b, c = parts
+
+        def get3(doc: Any) -> Any | None:
+            node = doc.get(a) if type(doc) is dict else None
+            node = node.get(b) if type(node) is dict else None
+            node = node.get(c) if type(node) is dict else None
+            if node is None or type(node) is dict:
+                return None
+            return node if type(node) is not list else _scalar_of(node)
+
+        return get3
+
+    def get(doc: Any) -> Any | None:
+        node = doc
+        for part in parts:
+            node = node.get(part) if type(node) is dict else None
+        return _scalar_of(node) if node is not None else None
+
+    return get
 
 
 def first(doc: dict[str, Any], *names: str) -> Any | None:
     """The scalar at the first of ``names`` present in ``doc`` (nested objects, as every source writes
     them — detectors run on pipeline documents; the Sigma matcher also reads flat dotted keys); the
     first element of an array of scalars."""
-    for name in names:
-        node: Any = doc
-        for part in _parts(name):
-            if type(node) is dict and part in node:
-                node = node[part]
-            else:
-                node = None
-                break
-        if type(node) is list:
-            node = next(
-                (v for v in node if v is not None and type(v) is not dict and type(v) is not list), None
-            )
-        if node is not None and type(node) is not dict:
-            return node
-    return None
+    get = _FIRSTS.get(names)
+    if get is None:
+        get = _first_of(names)
+    return get(doc)
+
+
+_FIRSTS: dict[tuple[str, ...], _Getter] = {}
+
+
+def _first_of(names: tuple[str, ...]) -> _Getter:
+    getters = tuple(_getter(n) for n in names)
+    if len(getters) == 1:
+        get = getters[0]
+    else:
+
+        def get(doc: Any) -> Any | None:
+            for one in getters:
+                value = one(doc)
+                if value is not None:
+                    return value
+            return None
+
+    if len(_FIRSTS) >= 4096:  # names come from code and options: a few dozen
+        _FIRSTS.clear()
+    _FIRSTS[names] = get
+    return get
 
 
 def peer_key(doc: dict[str, Any]) -> str | None:
@@ -204,9 +268,20 @@ def location(doc: dict[str, Any], side: str = "source") -> list[float] | None:
         if isinstance(lat, int | float) and isinstance(lon, int | float):
             return [float(lat), float(lon)]
         return None
-    if type(loc) is str and (m := _WKT.match(loc)):
-        return [float(m.group(2)), float(m.group(1))]
+    if type(loc) is str:
+        point = _POINTS.get(loc)
+        if point is None:
+            m = _WKT.match(loc)
+            if m is None:
+                return None
+            if len(_POINTS) >= 4096:  # places repeat (city-level geo): a small cache of parsed points
+                _POINTS.clear()
+            point = _POINTS[loc] = (float(m.group(2)), float(m.group(1)))
+        return [point[0], point[1]]  # a fresh list: callers keep it in their state
     return None
+
+
+_POINTS: dict[str, tuple[float, float]] = {}
 
 
 def geo_distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -217,7 +292,14 @@ def geo_distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float
     return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
 
 
+_UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu"})
+"""``zoneinfo`` keys of UTC itself (offset 0 at every instant): the detectors' default ``timezone``."""
+
+
 def hour_of_week(at: float, tz: dt.tzinfo = dt.UTC) -> int:
     """0 = Monday 00:00–00:59 … 167 = Sunday 23:00–23:59, in ``tz``."""
+    if (tz is dt.UTC or getattr(tz, "key", None) in _UTC_KEYS) and at == int(at):
+        hours = int(at) // 3600  # whole seconds in UTC: arithmetic (1970-01-01 was a Thursday)
+        return ((hours // 24 + 3) % 7) * 24 + hours % 24
     t = dt.datetime.fromtimestamp(at, tz)
     return t.weekday() * 24 + t.hour

@@ -16,6 +16,10 @@ simulator (a stateful detector, a correlation) is measured without the simulator
 
 * an alert matching an attack label is a true alert; any other is false (and if it matches a labelled
   benign situation — a trip, a provisioning, a backup, a scanner — that cause is reported);
+* an alert outside every label's span that is the *aftermath* of an attack is true, not false:
+  impossible travel back from the country an attacker used the victim's key from
+  (``details.previous_country`` = the label's country), raised at the owner's next handshake up to
+  three days after the attack; it does not count towards the attack's detection (``aftermath_of``);
 * a label is detected when at least one alert matches it; its delay is the first such alert's event
   time minus the label's start (event time: the same numbers as a live run);
 * per class: recall, median / p95 delay; per rule: alerts, true, false, precision, false alerts per
@@ -72,6 +76,7 @@ class AlertRecord:
     ips: frozenset[str]
     severity: int | None
     alert_id: str | None
+    previous_country: str | None = None
 
 
 @dataclass(slots=True)
@@ -126,6 +131,7 @@ class RuleResult:
     false_alerts: int = 0
     false_on_benign: Counter[str] = field(default_factory=Counter)
     classes: Counter[str] = field(default_factory=Counter)  # labels of each class it detected
+    aftermath: int = 0  # true alerts raised after an attack's span about that attack (see aftermath_of)
 
     @property
     def precision(self) -> float | None:
@@ -143,6 +149,7 @@ class RuleResult:
             "precision": self.precision,
             "false_per_1000_peer_days": self.false_per_1000(peer_days),
             "false_on_benign": dict(self.false_on_benign),
+            "aftermath_alerts": self.aftermath,
             "detected": dict(self.classes),
         }
 
@@ -239,6 +246,7 @@ def alert_record(doc: dict[str, Any]) -> AlertRecord:
         ips=frozenset(ips),
         severity=_get(doc, "event.severity"),
         alert_id=_get(doc, "event.id"),
+        previous_country=_get(doc, "wireguard.alert.details.previous_country"),
     )
 
 
@@ -447,6 +455,27 @@ def match_alerts(
     return by_label, per_alert
 
 
+AFTERMATH_SECS = 3 * 86400.0
+_KEY_ABUSE = frozenset({"geo", "travel", "key_sharing", "escalation"})
+
+
+def aftermath_of(alert: AlertRecord, labels_by_key: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+    """The attack an unmatched alert is the aftermath of: impossible travel *back* from the place an
+    attacker used the victim's key (``details.previous_country`` = the attack's country), raised at
+    the owner's next handshake — hours after the attack's label ended, but about that attack and
+    nothing else. Such an alert is not false; it does not count as detecting the attack either."""
+    if alert.previous_country is None or alert.peer_key is None:
+        return None
+    for lb in labels_by_key.get(alert.peer_key, ()):
+        if (
+            lb["class"] in _KEY_ABUSE
+            and lb.get("detail", {}).get("country") == alert.previous_country
+            and lb["start"] <= alert.time <= lb["end"] + AFTERMATH_SECS
+        ):
+            return lb
+    return None
+
+
 def score(
     alerts: list[AlertRecord],
     labels: list[dict[str, Any]],
@@ -480,11 +509,19 @@ def score(
         else:
             undetected.append(lb["id"])
     false_total = 0
+    attacks_by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for lb in labels:
+        key = lb.get("entity", {}).get("peer_key")
+        if key and not lb.get("benign"):
+            attacks_by_key[key].append(lb)
     for a, matched in per_alert:
         rr = rules.setdefault(a.rule, RuleResult(a.rule))
         rr.alerts += 1
         if any(not m.get("benign") for m in matched):
             rr.true_alerts += 1
+        elif aftermath_of(a, attacks_by_key) is not None:
+            rr.true_alerts += 1
+            rr.aftermath += 1
         else:
             rr.false_alerts += 1
             false_total += 1

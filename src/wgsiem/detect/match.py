@@ -96,6 +96,57 @@ def _reader(name: str) -> Callable[[Any], list[Any]]:
     return read
 
 
+_MISS: Any = object()
+"""What a walker returns when the nested walk does not end on one non-array value."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _walker(name: str) -> Callable[[Any], Any]:
+    """The value at dotted ``name`` through nested objects, or ``_MISS`` when a step is missing or the
+    value is an array — exactly the cases where :func:`_reader` takes its general path, which the
+    compiled leaves then take too. The common depths are unrolled: this runs for every event a rule
+    sees."""
+    parts = name.split(".")
+    if len(parts) == 1:
+        (a,) = parts
+
+        def walk1(doc: Any) -> Any:
+            v = doc.get(a, _MISS) if type(doc) is dict else _MISS
+            return v if type(v) is not list else _MISS
+
+        return walk1
+    if len(parts) == 2:
+        a, b = parts
+
+        def walk2(doc: Any) -> Any:
+            n = doc.get(a) if type(doc) is dict else None
+            v = n.get(b, _MISS) if type(n) is dict else _MISS
+            return v if type(v) is not list else _MISS
+
+        return walk2
+    if len(parts) == 3:
+        a, b, c = parts
+
+        def walk3(doc: Any) -> Any:
+            n = doc.get(a) if type(doc) is dict else None
+            n = n.get(b) if type(n) is dict else None
+            v = n.get(c, _MISS) if type(n) is dict else _MISS
+            return v if type(v) is not list else _MISS
+
+        return walk3
+
+    def walk(doc: Any) -> Any:
+        node = doc
+        for part in parts:
+            if type(node) is dict and part in node:
+                node = node[part]
+            else:
+                return _MISS
+        return node if type(node) is not list else _MISS
+
+    return walk
+
+
 def _collect(node: Any, parts: list[str], out: list[Any]) -> None:
     if isinstance(node, list):
         for item in node:
@@ -244,12 +295,28 @@ def _leaf(field: str, value: Any) -> Predicate:
     if isinstance(value, SigmaNull):
         return lambda doc: all(v is None for v in read(doc))
     test = _value_matcher(value)
+    walk = _walker(field)
 
-    def leaf(doc: dict[str, Any]) -> bool:  # a loop, not any(genexpr): this runs for every event
+    def general(doc: dict[str, Any]) -> bool:  # a loop, not any(genexpr): this runs for every event
         for v in read(doc):  # noqa: SIM110
             if test(v):
                 return True
         return False
+
+    if type(value) is SigmaString and not value.contains_special():
+        folded = value.to_plain().casefold()
+
+        def equals(doc: dict[str, Any]) -> bool:  # `field: value`, the commonest leaf, inlined
+            v = walk(doc)
+            if type(v) is str:
+                return v.casefold() == folded
+            return general(doc) if v is _MISS else test(v)
+
+        return equals
+
+    def leaf(doc: dict[str, Any]) -> bool:
+        v = walk(doc)
+        return general(doc) if v is _MISS else test(v)
 
     return leaf
 
@@ -294,10 +361,11 @@ def _plain_one_of(node: ConditionOR) -> Predicate | None:
     fields = {a.field for a in args}  # type: ignore[union-attr]
     if len(fields) != 1:
         return None
-    read = _reader(fields.pop())
+    name = fields.pop()
+    read, walk = _reader(name), _walker(name)
     wanted = frozenset(a.value.to_plain().casefold() for a in args)  # type: ignore[union-attr]
 
-    def one_of(doc: dict[str, Any]) -> bool:
+    def general(doc: dict[str, Any]) -> bool:
         for v in read(doc):
             if type(v) is str:
                 if v.casefold() in wanted:
@@ -305,6 +373,14 @@ def _plain_one_of(node: ConditionOR) -> Predicate | None:
             elif isinstance(v, int | float) and not isinstance(v, bool) and str(v).casefold() in wanted:
                 return True
         return False
+
+    def one_of(doc: dict[str, Any]) -> bool:
+        v = walk(doc)
+        if type(v) is str:
+            return v.casefold() in wanted
+        if v is _MISS:
+            return general(doc)
+        return isinstance(v, int | float) and not isinstance(v, bool) and str(v).casefold() in wanted
 
     return one_of
 

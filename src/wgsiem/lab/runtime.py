@@ -39,6 +39,7 @@ from wgsiem.lab.netns import (
 from wgsiem.lab.report import down_report, lab_report
 from wgsiem.lab.state import ClientState, InterfaceState, LabState, load_state, save_state
 from wgsiem.lab.topology import (
+    CLIENT_VETH,
     WIREGUARD_GO_MAX_PEERS,
     ClientPlan,
     GatewayPlan,
@@ -691,7 +692,12 @@ class Lab:
             old = st.outer_v6
             st.outer_v6, st.outer_v6_via = str(target.address), str(target.via)
         if old != str(target.address):  # staying put only re-sets the endpoint
-            ip_batch(self.spec.client(i).namespace, roam_batch(old, target))
+            ns = self.spec.client(i).namespace
+            if target.version == 4:
+                # A new address in the old one's subnet is added as a secondary; without promotion,
+                # deleting the primary would take the secondary (the client's new address) with it.
+                run(netns_argv(ns, ["sysctl", "-qw", f"net.ipv4.conf.{CLIENT_VETH}.promote_secondaries=1"]))
+            ip_batch(ns, roam_batch(old, target))
         self._save()
 
     def _log_hint(self, i: int) -> str:

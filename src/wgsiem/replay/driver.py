@@ -31,7 +31,7 @@ from wgsiem.sources.base import ReplayItem, SourceContext
 from wgsiem.sources.peer_directory import PeerDirectory
 from wgsiem.sources.registry import SOURCE_CLASSES, build_source, source_class
 
-__all__ = ["ReplayPlan", "ReplaySource", "plan_replay"]
+__all__ = ["ReplayPlan", "ReplaySource", "ReplayStats", "plan_replay"]
 
 log = logging.getLogger("wgsiem.replay")
 
@@ -146,8 +146,19 @@ class ReplaySource:
         state_dir: Path,
         registry: TelemetryRegistry,
         progress: Callable[[ReplayStats, int, int], None] | None = None,
+        worker_process: bool = False,
+        keep_encoded: bool = False,
     ) -> None:
+        """``worker_process``: when every file is a ``wg_state`` capture, diff and encode them in a
+        second process (:mod:`wgsiem.replay.worker`) — the same events, on two cores; the source's
+        in-process state (``self.sources``, ``self.peers``) then stays empty. ``keep_encoded``: attach
+        each worker line to its envelope as the NDJSON sinks' encoding of it, so it is not encoded
+        again; only valid when no transform changes documents."""
         self.component_id = "replay"
+        self.worker_process = worker_process
+        self.keep_encoded = keep_encoded
+        self.hostname = hostname
+        self.state_dir = state_dir
         self.plan = plan
         self.telemetry = registry.register("replay", "source", "replay")
         self.peers = PeerDirectory()
@@ -194,11 +205,25 @@ class ReplaySource:
             if was_enabled:
                 gc.enable()
 
+    def _uses_worker(self) -> bool:
+        return self.worker_process and self.plan.types() == ["wg_state"]
+
     async def _run(self, emit: Emit, stop: Any) -> None:
+        if self._uses_worker():
+            from wgsiem.replay.worker import run_parallel
+
+            await run_parallel(self, emit, stop)
+            return
         st = self.stats
         batch: list[Envelope] = []
         total = len(self.plan.files)
         last_report = time.monotonic()
+        # sources with a timer in the live loop (config_watch's drift check) run it in event time
+        tickers = [
+            (n, fn)
+            for n, src in self.sources.items()
+            if (fn := getattr(src, "replay_tick", None)) is not None
+        ]
         for item, name in self._items():
             if stop.is_set():
                 break
@@ -227,6 +252,11 @@ class ReplaySource:
             if envs:
                 st.by_type[name] += len(envs)
                 batch.extend(envs)
+            for tick_name, tick in tickers:
+                ticked = tick(item.time)
+                if ticked:
+                    st.by_type[tick_name] += len(ticked)
+                    batch.extend(ticked)
             if len(batch) >= BATCH_EVENTS:
                 await self._emit(emit, batch)
                 batch = []
@@ -241,6 +271,10 @@ class ReplaySource:
             await self._emit(emit, batch)
         if self.progress is not None:
             self.progress(st, total, 1)
+
+    def ordered_payloads(self) -> list[tuple[float, Any]]:
+        """Every record's (time, payload) in the order the replay processes them."""
+        return [(item.time, item.payload) for item, _ in self._items()]
 
     async def _emit(self, emit: Emit, batch: list[Envelope]) -> None:
         self.stats.events += len(batch)

@@ -42,6 +42,7 @@ __all__ = [
 
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
 _STDERR_LIMIT = 600
+_GATE_REFUSED = b"wgsiem-gate: refused"
 DEFAULT_SSH_COMMANDS = frozenset({"wg", "nft"})
 """Programs an :class:`SshExecutor` runs unless configured otherwise (what the actions here need)."""
 
@@ -168,6 +169,25 @@ class LocalExecutor:
             return None
 
 
+async def _chown_back(sftp: Any, path: str, uid: int, gid: int) -> None:
+    """Give ``path`` the replaced file's owner and group — or, as a non-root SSH account (the
+    least-privilege recipe), at least its group: only root may give a file away, so the file then
+    belongs to the account, keeps its group (the setgid directory already gave it) and gets its
+    mode set by the caller. A group that cannot be kept either is an error, not a silent change."""
+    import asyncssh
+
+    cur = await sftp.stat(path)
+    if (cur.uid, cur.gid) == (uid, gid):
+        return
+    try:
+        await sftp.chown(path, uid, gid)
+        return
+    except asyncssh.SFTPPermissionDenied:
+        if cur.gid == gid:
+            return
+    await sftp.chown(path, cur.uid, gid)  # a group the account is in; else SFTPPermissionDenied
+
+
 class SshExecutor:
     """Commands and files on a remote gateway over SSH (``asyncssh``), least privilege.
 
@@ -175,11 +195,13 @@ class SshExecutor:
       ``host_key_sha256`` (``SHA256:…`` as ``ssh-keygen -lf`` prints it). An unknown or different
       key is refused; there is no trust-on-first-use.
     * Authentication is by the client key file ``client_key`` only (no passwords, no agent).
-    * ``allowed_commands`` (program names) is enforced here, before anything is sent; pair it with a
-      server-side ``sudoers`` / ``ForceCommand`` recipe (docs/respond/actions.md). With ``sudo=True``
-      each command runs as ``sudo -n <argv>``.
+    * ``allowed_commands`` (program names) is enforced here, before anything is sent; pair it with
+      the server-side half shipped in ``contrib/ssh/`` (a ``ForceCommand`` gate that admits only the
+      actions' command lines, a sudoers fragment; docs/respond/actions.md). With ``sudo=True`` each
+      command runs as ``sudo -n <argv>``. A command the gate refuses fails with "the gateway refused".
     * Files go over SFTP: written to a temporary name in the target's directory, fsynced
-      (``fsync@openssh.com``), chmod'ed, then ``posix-rename@openssh.com``'d over the target.
+      (``fsync@openssh.com``), given the old file's owner (as a non-root account: its group),
+      chmod'ed, then ``posix-rename@openssh.com``'d over the target.
 
     One connection is opened lazily and reused; ``close()`` ends it. ``sock_factory`` (optional)
     returns an already connected socket to run SSH over (a jump path, or — in the tests — a socket
@@ -299,6 +321,12 @@ class SshExecutor:
         out = proc.stdout or b""
         err = proc.stderr or b""
         result = CommandResult(tuple(argv), rc, bytes(out), bytes(err))
+        if check and rc == 126 and result.stderr.startswith(_GATE_REFUSED):
+            raise ExecutorError(
+                f"{self.name}: the gateway refused `{shlex.join(argv)}`: {safe_stderr(result.stderr, argv)}",
+                fix="the server-side allow-list (contrib/ssh/wgsiem-gate) does not admit this command; "
+                "if the action is meant to run there, update the gate from this wgsiem version",
+            )
         if check and rc != 0:
             raise _failed(self.name, argv, rc, result.stderr)
         return result
@@ -332,9 +360,7 @@ class SshExecutor:
                         await fh.write(data)
                         await fh.fsync()
                     if old is not None and old.uid is not None and old.gid is not None:
-                        cur = await sftp.stat(tmp)
-                        if (cur.uid, cur.gid) != (old.uid, old.gid):
-                            await sftp.chown(tmp, old.uid, old.gid)
+                        await _chown_back(sftp, tmp, old.uid, old.gid)
                     await sftp.chmod(tmp, mode)
                     await sftp.posix_rename(tmp, path)
                 except BaseException:

@@ -31,8 +31,16 @@ from .families import family, gateway_interface, peer_key, peer_name
 
 __all__ = ["CLASSES", "OCSF_VERSION", "to_ocsf"]
 
-OCSF_VERSION: Final = "1.3.0"
-"""Every class and attribute used here exists in this release (Tunnel Activity came in 1.2.0)."""
+OCSF_VERSION: Final = "1.4.0"
+"""The oldest release in which every class and attribute used here exists: Tunnel Activity came in
+1.2.0, Detection Finding's ``is_alert`` and ``network_connection_info.community_uid`` in 1.4.0. Checked
+by ``tests/schema/test_ocsf_official.py`` against the schema export of schema.ocsf.io that
+``ocsf-json-schema`` ships (1.3.0 rejects those two attributes and ``device`` on a Base Event)."""
+
+_HOST_PROFILE: Final = "host"
+"""``device`` and ``actor`` are attributes of the ``host`` profile in Network Activity and Base Event
+(native in Tunnel Activity, resp. Entity Management): an event that carries one declares the profile,
+as the OCSF validator demands."""
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -137,10 +145,10 @@ def to_ocsf(doc: Mapping[str, Any]) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "version": OCSF_VERSION,
         "product": {"name": "wgsiem", "vendor_name": "wgsiem", "version": agent.get("version") or "unknown"},
-        "uid": ev.get("id"),
-        "log_name": ev.get("dataset"),
-        "event_code": action,
     }
+    for name, value in (("uid", ev.get("id")), ("log_name", ev.get("dataset")), ("event_code", action)):
+        if isinstance(value, str):
+            metadata[name] = value
     provider = obs.get("product") or obs.get("vendor")
     if provider:
         metadata["log_provider"] = provider
@@ -157,7 +165,8 @@ def to_ocsf(doc: Mapping[str, Any]) -> dict[str, Any]:
         "activity_id": activity_id,
         "activity_name": activity_name,
         "type_uid": class_uid * 100 + activity_id,
-        "type_name": f"{class_name}: {activity_name}",
+        # the caption of type_uid: for 99 "…: Other" (activity_name carries the source's own word)
+        "type_name": f"{class_name}: {captions.get(activity_id, 'Other')}",
         "severity_id": severity_id,
         "severity": _SEVERITY[severity_id],
         "time": _time(doc.get("@timestamp"), created),
@@ -187,6 +196,8 @@ def to_ocsf(doc: Mapping[str, Any]) -> dict[str, Any]:
         _finding(out, doc, ev)
     elif fam == "identity":
         _identity(out, doc, ev, dvc)
+    if "device" in out or "actor" in out:
+        metadata["profiles"] = [_HOST_PROFILE]
     wg = doc.get("wireguard")
     if wg:
         out["unmapped"] = {"wireguard": _without_key_material(wg)}
@@ -257,22 +268,27 @@ def _activity(fam: str, ev: Mapping[str, Any], types: Any, outcome: Any, action:
 
 
 def _endpoint(ecs: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if "ip" in ecs:
-        out["ip"] = ecs["ip"]
+    """An ECS side as a network_endpoint; none without an address (a port alone names nothing)."""
+    if "ip" not in ecs:
+        return {}
     if "port" in ecs:
-        out["port"] = ecs["port"]
-    return out
+        return {"ip": ecs["ip"], "port": ecs["port"]}
+    return {"ip": ecs["ip"]}
 
 
 def _gateway(doc: Mapping[str, Any], dvc: Any) -> dict[str, Any]:
-    out = _endpoint(doc.get("destination") or _EMPTY)
+    dst = doc.get("destination") or _EMPTY
+    out = _endpoint(dst)
+    if "port" in dst:
+        out["port"] = dst["port"]  # the listen port, also when the event has no gateway address
     if dvc:
         out["hostname"] = dvc
     iface = gateway_interface(doc)
     if iface:
         out["interface_name"] = iface
-    return out or {"name": "unknown"}  # network classes need one endpoint; every source names its host
+    if out.keys() <= {"port"}:
+        out["name"] = "unknown"  # network classes need one endpoint; every source names its host
+    return out
 
 
 def _connection_info(net: Mapping[str, Any]) -> dict[str, Any]:
@@ -327,11 +343,12 @@ def _tunnel(out: dict[str, Any], doc: Mapping[str, Any], dvc: Any) -> None:
     tunnel_ip = (src.get("nat") or _EMPTY).get("ip")
     if tunnel_ip:
         iface["ip"] = tunnel_ip
-    out["tunnel_interface"] = iface
+    if len(iface) > 2:  # network_interface needs at least one of ip, mac, name, hostname
+        out["tunnel_interface"] = iface
     session = (doc.get("wireguard") or _EMPTY).get("session") or _EMPTY
     sess: dict[str, Any] = {"is_vpn": True}
     if "id" in session:
-        sess["uid"] = session["id"]
+        sess["uid"] = str(session["id"])
     start = _ms(session.get("start"))
     if start is not None:
         sess["created_time"] = start
@@ -356,7 +373,7 @@ def _traffic(out: dict[str, Any], doc: Mapping[str, Any], dvc: Any) -> None:
         out["traffic"] = traffic
     user = _user(doc)
     if user:
-        out["user"] = user
+        out["actor"] = {"user": user}  # Network Activity has no ``user``; the actor (host profile) does
 
 
 def _user(doc: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -395,6 +412,8 @@ def _entity(doc: Mapping[str, Any], action: Any) -> dict[str, Any]:
 
 def _change(out: dict[str, Any], doc: Mapping[str, Any], action: Any) -> None:
     entity = {k: v for k, v in _entity(doc, action).items() if v is not None}
+    if "name" not in entity and "uid" not in entity:
+        entity["name"] = "unknown"  # managed_entity needs a name or a uid
     out["entity"] = entity
     changed = (doc.get("wireguard") or _EMPTY).get("change")
     if changed:
@@ -404,12 +423,13 @@ def _change(out: dict[str, Any], doc: Mapping[str, Any], action: Any) -> None:
     if user.get("name") or user.get("id"):
         actor["user"] = {k: user[k] for k in ("name", "uid") if k in user} or {"uid": str(user.get("id"))}
     proc = doc.get("process") or _EMPTY
-    if proc.get("name"):
-        actor["process"] = {
+    if proc.get("name") and (proc.get("pid") is not None or proc.get("entity_id")):
+        actor["process"] = {  # an OCSF process needs a pid or a uid
             k: v
             for k, v in (
                 ("name", proc.get("name")),
                 ("pid", proc.get("pid")),
+                ("uid", proc.get("entity_id")),
                 ("cmd_line", proc.get("command_line")),
             )
             if v is not None
@@ -441,11 +461,9 @@ def _finding(out: dict[str, Any], doc: Mapping[str, Any], ev: Mapping[str, Any])
     technique = threat.get("technique") or _EMPTY
     tactic = threat.get("tactic") or _EMPTY
     if technique.get("id"):
-        attack: dict[str, Any] = {
-            "technique": {"uid": technique["id"][0], "name": (technique.get("name") or [None])[0]}
-        }
+        attack: dict[str, Any] = {"technique": _attack_item(technique)}
         if tactic.get("id"):
-            attack["tactic"] = {"uid": tactic["id"][0], "name": (tactic.get("name") or [None])[0]}
+            attack["tactic"] = _attack_item(tactic)
         info["attacks"] = [attack]
     out["finding_info"] = info
     out["is_alert"] = True
@@ -455,6 +473,15 @@ def _finding(out: dict[str, Any], doc: Mapping[str, Any], ev: Mapping[str, Any])
     key = peer_key(doc)
     if key:
         out["resources"] = [{"type": "wireguard_peer", "uid": key, "name": key}]
+
+
+def _attack_item(ecs: Mapping[str, Any]) -> dict[str, Any]:
+    """The first ``threat.technique``/``threat.tactic`` (ECS keeps parallel id/name arrays)."""
+    item = {"uid": ecs["id"][0]}
+    names = ecs.get("name")
+    if names and isinstance(names[0], str):
+        item["name"] = names[0]
+    return item
 
 
 def _identity(out: dict[str, Any], doc: Mapping[str, Any], ev: Mapping[str, Any], dvc: Any) -> None:

@@ -6,12 +6,8 @@ that namespace (``setns`` in a worker thread), handed to asyncssh through ``sock
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
-import socket
-import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,49 +18,10 @@ from wgsiem.respond.actions.base import ActionContext, Target
 from wgsiem.respond.actions.block import BlockEndpoint
 from wgsiem.respond.executors import ExecutorError, LocalExecutor, SshExecutor
 
-from .support import run, wait_for
+from .ssh_lab import PORT, SSHD, fingerprint, keygen, netns_socket, start_sshd
+from .support import run
 
 pytestmark = pytest.mark.component
-
-CLONE_NEWNET = 0x40000000
-PORT = 2222
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-
-
-def netns_socket(namespace: str, port: int) -> socket.socket:
-    """A TCP connection to 127.0.0.1:port inside ``namespace`` (the socket stays in that namespace)."""
-    box: dict[str, object] = {}
-
-    def inside() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(f"/run/netns/{namespace}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns failed")
-            finally:
-                os.close(fd)
-            box["sock"] = socket.create_connection(("127.0.0.1", port), timeout=5)
-        except OSError as exc:
-            box["error"] = exc
-
-    t = threading.Thread(target=inside)  # setns changes only this (short-lived) thread
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["sock"]  # type: ignore[return-value]
-
-
-def keygen(path: Path) -> Path:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path
-
-
-def fingerprint(pub: Path) -> str:
-    return subprocess.run(
-        ["ssh-keygen", "-lf", str(pub)], check=True, capture_output=True, text=True
-    ).stdout.split()[1]
 
 
 @pytest.fixture
@@ -84,32 +41,8 @@ def sshd(make_lab: Callable[..., Lab], tmp_path: Path) -> Iterator[tuple[Lab, Pa
         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
         "AllowTcpForwarding no\nX11Forwarding no\nSubsystem sftp internal-sftp\n"
     )
-    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-    ns = lab.gateway_namespace
-    subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", ns, SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
-        stdout=subprocess.DEVNULL,
-        stderr=open(d / "sshd.log", "wb"),  # noqa: SIM115 - closed with the process
-    )
-    try:
-
-        def up() -> bool:
-            try:
-                netns_socket(ns, PORT).close()
-                return True
-            except OSError:
-                return False
-
-        wait_for(up, 15, "sshd to listen")
+    with start_sshd(lab.gateway_namespace, d / "sshd_config", d / "sshd.log"):
         yield lab, d
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def executor(lab: Lab, d: Path, **pin: object) -> SshExecutor:

@@ -142,6 +142,55 @@ def test_replay_contract(tmp_path: Path) -> None:
     assert not (tmp_path / "replay-state" / "config_watch").exists()  # replay keeps no state
 
 
+def test_replay_tick_checks_drift_in_event_time_with_the_grace(tmp_path: Path) -> None:
+    """Under replay the live drift timer runs in event time: a running-only peer that outlasts the grace
+    is reported by a later tick without any new config version; one removed within the grace is not."""
+    snaps = tmp_path / "rec"
+    snaps.mkdir()
+    (snaps / "1800000000.wg0.conf").write_text(fixture("wireguard-ui_wg0.conf"))
+    (item,) = ConfigWatchSource.replay_read(snaps / "1800000000.wg0.conf")
+    file_peers = [(K1, ("10.252.1.1/32",), None), (K2, ("10.252.1.2/32", "192.168.50.0/24"), None)]
+    running = directory_with("wg0", file_peers)
+    src = make_source(
+        tmp_path / "s", peers=running, replay=True, drift_check_interval_secs=30, drift_grace_secs=10
+    )
+    t0 = item.time
+    assert "config-drift-detected" not in actions([e.data for e in src.process(item.payload, t0)])
+    assert src.replay_tick(t0 + 1) == []  # no drift and the interval has not passed yet
+
+    def drifted(at: float) -> list[str]:
+        return [
+            f"{d['event']['action']} {d['wireguard']['peer']['public_key']}"
+            for d in (e.data for e in src.replay_tick(at))
+        ]
+
+    # a short-lived extra peer (added, then gone before the grace ends): never reported
+    running.publish(
+        "wg0",
+        [
+            PeerInfo("wg0", k, ep, ips, None, 0.0)
+            for k, ips, ep in [*file_peers, (K9, ("10.252.1.9/32",), None)]
+        ],
+        at=t0 + 40,
+    )
+    assert drifted(t0 + 40) == []  # first seen now: within the grace
+    running.publish("wg0", [PeerInfo("wg0", k, ep, ips, None, 0.0) for k, ips, ep in file_peers], at=t0 + 45)
+    assert drifted(t0 + 75) == []
+    # a rogue peer that stays: the timer reports it once it has lasted the grace, once
+    running.publish(
+        "wg0",
+        [
+            PeerInfo("wg0", k, ep, ips, None, 0.0)
+            for k, ips, ep in [*file_peers, (K9, ("10.252.1.9/32",), None)]
+        ],
+        at=t0 + 100,
+    )
+    assert drifted(t0 + 110) == []  # first seen at this check
+    assert drifted(t0 + 125) == []  # interval not yet passed since the last check
+    assert drifted(t0 + 145) == [f"config-drift-detected {K9}"]
+    assert drifted(t0 + 300) == []
+
+
 def test_replay_read_bad_name(tmp_path: Path) -> None:
     f = tmp_path / "wg0.conf"
     f.write_text("[Interface]\n")

@@ -1,13 +1,18 @@
 """A dormant peer active again: the first handshake or traffic of a peer after ``dormant_days`` of none.
 
 Per peer key, the event time of its last activity (``handshake``, ``session-started``, ``transfer``).
-A peer never seen before is not dormant (a new peer is the config rules' business); the state survives
-restarts through the state file, so a collector restarted after the gap still knows the last activity.
-One number per peer.
+The detector does not have to have seen that activity itself: the gateway already knows it. The
+``peer-added`` events of ``wg_state``'s first poll (``wireguard.peer.initial_sync: true``) carry each
+peer's ``latest_handshake``, so a collector started today knows that a peer last shook hands 40 days
+ago, and that peer's next handshake alerts. A peer listed without any handshake (or added at run time)
+is remembered from when it was first listed: unused for ``dormant_days`` and then used is dormant too.
+A ``peer-added`` never moves a known last activity back (a restart's re-listing after the state file
+was read). One number per peer.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -26,23 +31,43 @@ class Options(DetectorOptions):
     max_peers: int = Field(500_000, ge=1)
 
 
+def _epoch(value: Any) -> float | None:
+    """``latest_handshake`` as POSIX seconds (ISO 8601 as ``wg_state`` writes it, or a number)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) if value > 0 else None
+    if isinstance(value, str) and value:
+        try:
+            t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=dt.UTC)
+        return t.timestamp()
+    return None
+
+
 class DormantPeer:
     wants_alerts: ClassVar[bool] = False
-    actions: ClassVar[frozenset[str] | None] = frozenset({"handshake", "session-started", "transfer"})
+    actions: ClassVar[frozenset[str] | None] = frozenset(
+        {"handshake", "session-started", "transfer", "peer-added"}
+    )
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.o = Options(**options)
         self._last = BoundedTable(self.o.max_peers)
 
     def observe(self, doc: dict[str, Any], at: float) -> list[Finding]:
-        if action(doc) not in _ACTIVE:
+        act = action(doc)
+        if act not in _ACTIVE:
+            if act == "peer-added":
+                self._listed(doc, at)
             return []
         peer = first(doc, "wireguard.peer.public_key")
         if peer is None:
             return []
         peer = str(peer)
         last = self._last.get(peer, at)
-        if last is not None and at < last:
+        if last is not None and at <= last:
             return []
         self._last.put(peer, at, at)
         if last is None or at - last < self.o.dormant_days * 86400:
@@ -58,6 +83,18 @@ class DormantPeer:
                 details={"dormant_days": round(days, 1), "last_active": last},
             )
         ]
+
+    def _listed(self, doc: dict[str, Any], at: float) -> None:
+        """A peer listed by the gateway: seed its last activity from the gateway's own record."""
+        peer = first(doc, "wireguard.peer.public_key")
+        if peer is None:
+            return
+        peer = str(peer)
+        seen = _epoch(first(doc, "wireguard.peer.latest_handshake"))
+        seed = min(seen, at) if seen is not None else at
+        last = self._last.get(peer, at)
+        if last is None or (seen is not None and seed > last):
+            self._last.put(peer, seed, at)
 
     def snapshot(self) -> dict[str, Any]:
         return {"last": self._last.snapshot()}

@@ -10,6 +10,12 @@ Per user (``user.name``, else the peer key), from the events that place the peer
   above ``max_speed_kmh``, over more than ``min_distance_km`` (city-level geo is that imprecise);
   always checked, learning or not.
 
+The learning clock and the known places start when the gateway first lists the peer: a
+``peer-added`` with ``source.geo`` (``wg_state``'s first poll carries each peer's current endpoint)
+teaches its country and AS without judging it, so a user who connected yesterday from home is known
+from home even if the collector started today, and a key whose first handshake after a week of
+listing comes from elsewhere is judged as the new place it is.
+
 No alert while the user is marked travelling (``wireguard.user.travelling: true`` on the event, or the
 user in ``travelling_users``). MFA context (``identity-mfa`` events of the ``context`` source): a
 successful MFA from the same country within ``mfa_window_secs`` before lowers the level to
@@ -50,7 +56,7 @@ class Options(DetectorOptions):
 class UnexpectedGeography:
     wants_alerts: ClassVar[bool] = False
     actions: ClassVar[frozenset[str] | None] = frozenset(
-        {"handshake", "endpoint-changed", "session-started", "identity-mfa"}
+        {"handshake", "endpoint-changed", "session-started", "identity-mfa", "peer-added"}
     )
 
     def __init__(self, options: dict[str, Any]) -> None:
@@ -65,6 +71,8 @@ class UnexpectedGeography:
             self._observe_mfa(doc, at)
             return []
         if act not in _PLACING:
+            if act == "peer-added":
+                self._listed(doc, at)
             return []
         country = first(doc, "source.geo.country_iso_code")
         if country is None:
@@ -126,6 +134,22 @@ class UnexpectedGeography:
                 details=details,
             )
         ]
+
+    def _listed(self, doc: dict[str, Any], at: float) -> None:
+        """Learn (never judge) the place of a peer the gateway lists; the travel check starts with
+        the first handshake (the listing's endpoint has no handshake time of its own)."""
+        who = user_key(doc)
+        if who is None or self._users.get(who[1], at) is not None:
+            return
+        country = first(doc, "source.geo.country_iso_code")
+        asn = first(doc, "source.as.number")
+        st = {
+            "first": at,
+            "countries": [country] if country is not None else [],
+            "asns": [asn] if asn is not None else [],
+            "last": None,
+        }
+        self._users.put(who[1], st, at)
 
     def _observe_mfa(self, doc: dict[str, Any], at: float) -> None:
         user = first(doc, "user.name")

@@ -10,8 +10,11 @@ windows' sums (the "frugal" estimator: the estimate moves a step of ``step`` × 
 value, so one outlier moves it a little and a spike never becomes the new normal in one go). A slot
 with fewer than ``min_samples`` windows falls back to the same hour of the day (24 slots: a nightly
 backup is learned after its first night, not after its first week), then to the peer's all-hours
-median; with fewer than that too, the peer is still learning and nothing fires. State per peer: at
-most 193 pairs of numbers.
+median; with fewer than that too, the peer is still learning and nothing fires. The all-hours
+median stands in for an hour never seen only once the key has been watched ``learning_days``: a
+peer's first nightly backup, judged by its daytime windows, is not exfiltration (it was 90 % of the
+false alerts of the evaluation). A baseline of the same hour is evidence from the start. State
+per peer: at most 193 pairs of numbers.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class Options(DetectorOptions):
     interface_factor: float = Field(10.0, gt=1)
     interface_min_bytes: int = Field(500_000_000, ge=0)
     min_samples: int = Field(6, ge=1)
+    learning_days: float = Field(
+        7.0, ge=0, description="no alert for a key before it has been watched this long (event time)"
+    )
     step: float = Field(0.1, gt=0, le=1)
     timezone: str = "UTC"
     per_interface: bool = True
@@ -75,6 +81,7 @@ class TrafficSpike:
     def __init__(self, options: dict[str, Any]) -> None:
         self.o = Options(**options)
         self._tz: dt.tzinfo = ZoneInfo(self.o.timezone)
+        self._learning_secs = self.o.learning_days * 86400
         # key → {"w": window index, "sum": bytes, "fired": bool, "base": {slot: [median, n]}}
         self._keys = BoundedTable(self.o.max_keys, self.o.ttl_days * 86400)
 
@@ -131,7 +138,7 @@ class TrafficSpike:
         w = math.floor(at / self.o.window_secs)
         st = self._keys.get(key, at)
         if st is None:
-            st = {"w": w, "sum": 0.0, "fired": False, "base": {}, "slot": self._slot(w)}
+            st = {"w": w, "sum": 0.0, "fired": False, "base": {}, "slot": self._slot(w), "f": at}
         elif w > st["w"]:
             self._learn(st, st["w"])
             st.update(w=w, sum=0.0, fired=False, slot=self._slot(w))
@@ -148,6 +155,8 @@ class TrafficSpike:
                 break
         else:
             return None
+        if k == _ALL and at - st.get("f", 0.0) < self._learning_secs:
+            return None  # an hour never seen, judged by the other hours: only after learning
         baseline = max(est[0], 1.0)
         if st["sum"] >= factor * baseline and st["sum"] >= min_bytes:
             st["fired"] = True

@@ -457,7 +457,12 @@ def simulate(
         rand = rng.random
         for i in active:
             p = peers[i]
-            rx[i] = rx.get(i, 0) + int((p.rate_rx + extra[i]) * poll * (0.5 + rand()))
+            # interactive traffic varies ±50 % poll to poll; a bulk transfer (backup, exfiltration) runs
+            # near line rate, ±10 %: its bytes are what the plan (and the label) says, not half of it
+            bulk = extra[i]
+            rx[i] = rx.get(i, 0) + int(
+                p.rate_rx * poll * (0.5 + rand()) + (bulk * poll * (0.9 + 0.2 * rand()) if bulk else 0)
+            )
             tx[i] = tx.get(i, 0) + int(p.rate_tx * poll * (0.5 + rand()))
             if t - hs.get(i, 0) >= HANDSHAKE_SECS:
                 hs[i] = int(t) - int(rand() * min(poll, HANDSHAKE_SECS))

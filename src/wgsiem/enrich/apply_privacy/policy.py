@@ -105,17 +105,23 @@ def apply_policy(
 ) -> Applied:
     """Apply ``(path parts, dotted path, action)`` policies to ``doc`` in place (no scrubbing)."""
     out = Applied()
+    replaced = out.replaced
     for parts, dotted, action in policies:
-        parent: Any = doc
         n = len(parts) - 1
-        i = 0
-        while i < n:
-            parent = parent.get(parts[i])
+        if n == 1:  # "user.name", "source.ip": the usual depth, walked without a loop
+            parent: Any = doc.get(parts[0])
             if type(parent) is not dict:
-                break
-            i += 1
-        if i < n:
-            continue
+                continue
+        else:
+            parent = doc
+            i = 0
+            while i < n:
+                parent = parent.get(parts[i])
+                if type(parent) is not dict:
+                    break
+                i += 1
+            if i < n:
+                continue
         leaf = parts[n]
         value = parent.get(leaf)
         if value is None:
@@ -123,31 +129,41 @@ def apply_policy(
         if action == "drop":
             del parent[leaf]
             for o in _originals(value):
-                out.replaced[o] = None
+                replaced[o] = None
             out.dropped.append(dotted)
             continue
         fn = pseudo if action == "pseudonymize" else mask
-        if type(value) is list:
+        tv = type(value)
+        if tv is str:  # the common case first; same as the scalar branch below
+            new = fn(value)
+            replaced[value] = new
+            if new is None:
+                del parent[leaf]
+                out.unmaskable += 1
+                out.dropped.append(dotted)
+                continue
+            parent[leaf] = new
+        elif tv is list:
             new_list: list[Any] = []
             for item in value:
                 if item is None or type(item) is dict or type(item) is list:
                     continue  # structures have no single original to replace; never passed through
                 orig = item if type(item) is str else str(item)
                 new = fn(orig)
-                out.replaced[orig] = new
+                replaced[orig] = new
                 if new is None:
                     out.unmaskable += 1
                 elif new not in new_list:
                     new_list.append(new)
             parent[leaf] = new_list
-        elif type(value) is dict:
+        elif tv is dict:
             del parent[leaf]  # an object under a scalar policy: drop it rather than guess
             out.dropped.append(dotted)
             continue
         else:
-            orig = value if type(value) is str else str(value)
+            orig = str(value)
             new = fn(orig)
-            out.replaced[orig] = new
+            replaced[orig] = new
             if new is None:
                 del parent[leaf]
                 out.unmaskable += 1

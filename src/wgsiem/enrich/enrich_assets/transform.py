@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wgsiem.enrich.base import TransformContext
+from wgsiem.enrich.base import TransformContext, cache_stat
 from wgsiem.enrich.enrich_geo.scope import parse_ip
 from wgsiem.enrich.enrich_geo.watch import FileWatch, Stamp, stamp
 from wgsiem.errors import ConfigError, Location, ParseError
@@ -32,6 +32,7 @@ from .inventory import AssetTable, parse_inventory
 __all__ = ["EnrichAssets", "load_inventory"]
 
 log = logging.getLogger(__name__)
+_monotonic = time.monotonic
 
 
 def load_inventory(path: Path) -> tuple[AssetTable, list[ParseError]]:
@@ -86,7 +87,10 @@ class EnrichAssets:
             if config.cache_max_entries
             else self._match_ip
         )
-        self._observer_cache: dict[tuple[str | None, str | None], dict[str, Any] | None] = {}
+        self._observer = config.observer
+        self._observer_cache: dict[Any, dict[str, Any] | None] = {}
+        self._observer_hits = 0
+        self._observer_misses = 0
 
     def _report(self, problems: list[ParseError]) -> None:
         for p in problems:
@@ -96,10 +100,11 @@ class EnrichAssets:
     # ---------------------------------------------------------------- per event
     def __call__(self, env: Envelope) -> Envelope:
         data = env.data
-        now = time.monotonic()
+        now = _monotonic()
         if now >= self._next_check:
             self._check_reload(now)
         found: dict[str, dict[str, Any]] | None = None
+        match = self._match
         for side in self._sides:
             part = data.get(side)
             if type(part) is not dict:
@@ -107,35 +112,44 @@ class EnrichAssets:
             ip = part.get("ip")
             if type(ip) is not str:
                 continue
-            doc = self._match(ip)
+            doc = match(ip)
             if doc is not None:
-                if found is None:
-                    found = {}
                 doc = doc.copy()  # the cached document is shared; tags too
                 if "tags" in doc:
                     doc["tags"] = doc["tags"][:]
-                found[side] = doc
-        if self.config.observer:
+                if found is None:
+                    found = {side: doc}
+                else:
+                    found[side] = doc
+        if self._observer:
             obs = data.get("observer")
             if type(obs) is dict:
                 ip = obs.get("ip")
-                ip = ip[0] if type(ip) is list and ip else ip
+                if ip is not None:
+                    ip = ip[0] if type(ip) is list and ip else ip
+                    ip = ip if type(ip) is str else None
                 host = obs.get("hostname")
-                key = (host if type(host) is str else None, ip if type(ip) is str else None)
+                # the gateway's own events name the same observer over and over: one dict lookup
+                key: Any = (host if type(host) is str else None, ip) if ip is not None else host
                 cache = self._observer_cache
-                if key in cache:
+                try:
                     doc = cache[key]
-                else:
+                    self._observer_hits += 1
+                except KeyError:
+                    self._observer_misses += 1
                     if len(cache) >= 1024:  # observers are few; a flood of distinct ones must not grow it
                         cache.clear()
-                    doc = cache[key] = self._match_observer(*key)
+                    doc = cache[key] = self._match_observer(host if type(host) is str else None, ip)
+                except TypeError:  # an unhashable hostname (not from our sources): no cache
+                    doc = self._match_observer(None, ip)
                 if doc is not None:
-                    if found is None:
-                        found = {}
                     doc = doc.copy()
                     if "tags" in doc:
                         doc["tags"] = doc["tags"][:]
-                    found["observer"] = doc
+                    if found is None:
+                        found = {"observer": doc}
+                    else:
+                        found["observer"] = doc
         if found is not None:
             self.matched += 1
             wg = data.get("wireguard")
@@ -185,10 +199,7 @@ class EnrichAssets:
         self.problems = [p.render() for p in problems]
         self.table = table
         self.reloads += 1
-        clear = getattr(self._match, "cache_clear", None)
-        if clear is not None:
-            clear()
-        self._observer_cache.clear()
+        self.clear_cache()
         log.info("reloaded asset inventory %s: %d assets", self.path, len(table.assets))
         return True
 
@@ -197,6 +208,22 @@ class EnrichAssets:
         self._check_reload(time.monotonic())
 
     # ---------------------------------------------------------------- lifecycle
+    def cache_stats(self) -> dict[str, dict[str, Any]]:
+        """Hit rates of the address → asset cache and the observer cache."""
+        out = {}
+        info = getattr(self._match, "cache_info", None)
+        if info is not None:
+            ci = info()
+            out["addresses"] = cache_stat(ci.hits, ci.misses, ci.currsize, ci.maxsize)
+        out["observer"] = cache_stat(self._observer_hits, self._observer_misses, len(self._observer_cache))
+        return out
+
+    def clear_cache(self) -> None:
+        clear = getattr(self._match, "cache_clear", None)
+        if clear is not None:
+            clear()
+        self._observer_cache.clear()
+
     def status(self) -> dict[str, Any]:
         info = getattr(self._match, "cache_info", None)
         cache: dict[str, Any] = {"hits": 0, "misses": 0, "hit_rate": None}
@@ -218,4 +245,5 @@ class EnrichAssets:
             "last_error": self.last_error,
             "events_matched": self.matched,
             "cache": cache,
+            "caches": self.cache_stats(),
         }

@@ -7,8 +7,11 @@ Chosen after comparing what PyPI ships (see docs/enrich/geo.md):
   every release). The country is where the block is *registered*, which agrees with MaxMind for ~95 %
   of IPv4 addresses.
 * **AS organization** — the GeoLite2-derived ASN table inside ``geoip2fast`` (the only package on PyPI
-  that bundles one, IPv4 and IPv6). Its file holds AS *names*, not numbers, so the fallback fills
-  ``as.organization.name`` and never ``as.number``. The table is converted once per machine, in a
+  that bundles one, IPv4 and IPv6). Its file holds AS *names*, not numbers — its converter
+  (``geoip2dat.py``) replaces MaxMind's ``autonomous_system_number`` with the index of the name — so the
+  fallback fills ``as.organization.name`` and never ``as.number`` (re-checked 2026-11-26: no PyPI or
+  Debian package bundles IP→AS numbers; numbers need an ASN database such as DB-IP's free ASN Lite at
+  ``asn_db_path``; docs/enrich/geo.md "AS numbers"). The table is converted once per machine, in a
   child process, into compact sorted arrays cached under ``$XDG_CACHE_HOME/wgsiem`` (``~/.cache``);
   a process then maps them in milliseconds at ~18 MB, where unpickling the package's file in-process
   costs ~1 s and leaves the process ~200 MB larger (geoip2fast's own loader: ~340 MB).

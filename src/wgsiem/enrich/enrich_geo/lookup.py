@@ -33,6 +33,11 @@ class GeoResult:
     geo: dict[str, Any] | None
     as_doc: dict[str, Any] | None
     wg_doc: dict[str, Any]
+    # which nested parts exist (so the per-event copy asks nothing of the documents)
+    geo_location_object: bool = False
+    as_organization: bool = False
+    wg_databases: bool = False
+    wg_anonymizer: bool = False
 
     @classmethod
     def build(
@@ -59,7 +64,16 @@ class GeoResult:
                 wg["anonymizer"] = dict(anonymizer)
         if accuracy_radius_km is not None:
             wg["accuracy_radius_km"] = accuracy_radius_km
-        return cls(geo or None, as_doc, wg)
+        geo = geo or None
+        return cls(
+            geo,
+            as_doc,
+            wg,
+            geo_location_object=geo is not None and type(geo.get("location")) is dict,
+            as_organization=as_doc is not None and "organization" in as_doc,
+            wg_databases="databases" in wg,
+            wg_anonymizer="anonymizer" in wg,
+        )
 
 
 def _name(obj: Any, lang: str) -> str | None:

@@ -59,8 +59,47 @@ def parse_ip(text: str) -> IPAddress:
     return addr
 
 
+def _ipv4_networks() -> list[ipaddress.IPv4Network]:
+    """Every IPv4 network a scope decision can depend on: ours, and those ``ipaddress`` tests its
+    ``is_*`` properties against (found generically in its constants, so a Python release that adds
+    one is covered)."""
+    nets = [n for n, _ in _SPECIAL if n.version == 4]
+    constants = getattr(ipaddress, "_IPv4Constants", None)
+    for value in vars(constants).values() if constants is not None else ():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(item, ipaddress.IPv4Network):
+                nets.append(item)
+            elif isinstance(item, ipaddress.IPv4Address):
+                nets.append(ipaddress.IPv4Network(item))
+    return nets
+
+
+def _plain_ipv4_blocks() -> bytearray | None:
+    """Per IPv4 /16, 1 when no special-purpose network touches it: every address in it is
+    ``global`` (all the scope tests are membership tests in those networks). ``None`` — no fast path —
+    if ``ipaddress`` does not expose its constants."""
+    if getattr(ipaddress, "_IPv4Constants", None) is None:
+        return None
+    plain = bytearray(b"\x01" * 65536)
+    for net in _ipv4_networks():
+        first = int(net.network_address) >> 16
+        last = int(net.broadcast_address) >> 16
+        plain[first : last + 1] = bytes(last - first + 1)
+    return plain
+
+
+_PLAIN_V4 = _plain_ipv4_blocks()
+
+
 def address_scope(addr: IPAddress) -> str:
     """One of :data:`SCOPES`."""
+    if _PLAIN_V4 is not None and addr.version == 4 and _PLAIN_V4[int(addr) >> 16]:
+        return "global"  # most public IPv4 addresses: one table read instead of ~30 network tests
+    return _address_scope(addr)
+
+
+def _address_scope(addr: IPAddress) -> str:
+    """:func:`address_scope` by the ``ipaddress`` properties (the reference the fast path must match)."""
     for net, scope in _SPECIAL:
         if addr.version == net.version and addr in net:
             return scope

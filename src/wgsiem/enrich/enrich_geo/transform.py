@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wgsiem.enrich.base import TransformContext
+from wgsiem.enrich.base import TransformContext, cache_stat
 from wgsiem.event import Envelope
 
 from .config import EnrichGeoConfig
@@ -33,6 +33,7 @@ from .scope import address_scope, parse_ip
 __all__ = ["EnrichGeo"]
 
 log = logging.getLogger(__name__)
+_monotonic = time.monotonic
 
 
 class _InvalidAddress(Exception):
@@ -89,10 +90,11 @@ class EnrichGeo:
     # ---------------------------------------------------------------- per event
     def __call__(self, env: Envelope) -> Envelope:
         data = env.data
-        now = time.monotonic()
+        now = _monotonic()
         if now >= self._next_check:
             self._check_reload(now)
         wg_geo: dict[str, Any] | None = None
+        lookup = self._lookup
         for side in self._sides:
             part = data.get(side)
             if type(part) is not dict:
@@ -103,7 +105,7 @@ class EnrichGeo:
             try:
                 if type(ip) is not str:
                     raise _InvalidAddress(ip)
-                res: GeoResult = self._lookup(ip)
+                res: GeoResult = lookup(ip)
             except _InvalidAddress:
                 self.invalid_addresses += 1
                 self.without_geo += 1
@@ -115,17 +117,17 @@ class EnrichGeo:
                 self.telemetry.error("DatabaseLookupError", "lookup", str(exc))
                 continue
             # the cached fragments are shared: each event gets its own copies (a later transform,
-            # e.g. privacy, may edit them in place)
+            # e.g. privacy, may edit them in place); which nested parts need a copy is known per result
             geo = res.geo
             if geo is not None and "geo" not in part:
                 geo = geo.copy()
-                if self._location_object and "location" in geo:
+                if res.geo_location_object:
                     geo["location"] = geo["location"].copy()
                 part["geo"] = geo
             as_doc = res.as_doc
             if as_doc is not None and "as" not in part:
                 as_doc = as_doc.copy()
-                if "organization" in as_doc:
+                if res.as_organization:
                     as_doc["organization"] = as_doc["organization"].copy()
                 part["as"] = as_doc
             if wg_geo is None:
@@ -136,9 +138,9 @@ class EnrichGeo:
                 if type(wg_geo) is not dict:
                     wg_geo = wg["geo"] = {}
             w = res.wg_doc.copy()
-            if "databases" in w:
+            if res.wg_databases:
                 w["databases"] = w["databases"][:]
-                if "anonymizer" in w:
+                if res.wg_anonymizer:
                     w["anonymizer"] = w["anonymizer"].copy()
             wg_geo[side] = w
         return env
@@ -231,6 +233,11 @@ class EnrichGeo:
             "max_entries": ci.maxsize,
             "hit_rate": round(ci.hits / total, 4) if total else None,
         }
+
+    def cache_stats(self) -> dict[str, dict[str, Any]]:
+        """The address → result cache, in the shape every transform reports."""
+        ci = self.cache_info()
+        return {"addresses": cache_stat(ci["hits"], ci["misses"], ci["size"], ci["max_entries"])}
 
     def status(self) -> dict[str, Any]:
         fb = self.fallback

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from wgsiem.enrich.base import TransformContext
+from wgsiem.enrich.base import TransformContext, cache_stat
 from wgsiem.event import Envelope
 
 from .config import EnrichIdentityConfig
@@ -36,6 +36,12 @@ from .inventory import Identity
 __all__ = ["EnrichIdentity"]
 
 _TUNNEL_CACHE_MAX = 65_536
+_DOCS_MAX = 65_536
+_MISSING: Any = object()
+
+_Docs = tuple[dict[str, Any], dict[str, Any], list[str], str | None, tuple[str, ...]]
+"""Per peer key, ready-made: user.*, wireguard.user.*, related.user, peer name, user.* keys holding
+objects (copied per event with the top level)."""
 
 
 class EnrichIdentity:
@@ -50,11 +56,15 @@ class EnrichIdentity:
         self.telemetry = ctx.telemetry
         self.directory = IdentityDirectory(config, self._error)
         self.directory.start()
-        self._docs: dict[str, tuple[dict[str, Any], dict[str, Any], list[str], str | None]] = {}
+        self._docs: dict[str, _Docs | None] = {}
+        self._hits = 0
+        self._misses = 0
         self._docs_generation = -1
         self._tunnel_paths = [tuple(p.split(".")) for p in config.tunnel_ip_fields]
         self._tunnel_cache: dict[str, Any] = {}
         self._tunnel_generation = -1
+        self._tunnel_hits = 0
+        self._tunnel_misses = 0
         self.known = 0
         self.unknown = 0
         self.by_tunnel_ip = 0
@@ -87,26 +97,39 @@ class EnrichIdentity:
         if self._docs_generation != directory.generation:
             self._docs.clear()
             self._docs_generation = directory.generation
-        cached = self._docs.get(key)
-        if cached is None:
+        docs = self._docs
+        cached = docs.get(key, _MISSING)
+        if cached is _MISSING:
+            self._misses += 1
             ident = directory.get(key)
-            if ident is None:
-                peer["known"] = False
-                self.unknown += 1
-                return env
-            cached = self._docs[key] = _documents(ident)
-        user_doc, wg_user, related, peer_name = cached
+            if len(docs) >= _DOCS_MAX:  # peers are few; a flood of made-up keys must not grow it
+                docs.clear()
+            # an unknown peer is cached too (as None): it keeps sending until someone claims it
+            cached = docs[key] = _documents(ident) if ident is not None else None
+        else:
+            self._hits += 1
+        if cached is None:
+            peer["known"] = False
+            self.unknown += 1
+            return env
+        user_doc, wg_user, related, peer_name, nested = cached
         peer["known"] = True
         self.known += 1
         if peer_name is not None:
             peer["name"] = peer_name
+        # the cached documents are shared: each event gets its own copies (one level deep is all
+        # they have: user.risk is the only object inside user.*, sources the only list)
         user = data.get("user")
         if not user_doc:
             pass
         elif type(user) is not dict:
-            data["user"] = _copy(user_doc)
+            user = data["user"] = user_doc.copy()
+            for k in nested:
+                user[k] = user[k].copy()
         elif self.config.overwrite_user:
-            user.update(_copy(user_doc))
+            user.update(user_doc)
+            for k in nested:
+                user[k] = user[k].copy()
         else:
             for k, v in user_doc.items():
                 if k not in user:
@@ -114,22 +137,23 @@ class EnrichIdentity:
         existing = wg.get("user")
         if type(existing) is dict:
             existing.update(wg_user)
-            existing["sources"] = list(wg_user["sources"])
+            existing["sources"] = wg_user["sources"][:]
         else:
-            doc = dict(wg_user)
-            doc["sources"] = list(wg_user["sources"])
+            doc = wg_user.copy()
+            doc["sources"] = doc["sources"][:]
             wg["user"] = doc
         if related:
             rel = data.get("related")
             if type(rel) is not dict:
-                rel = data["related"] = {}
-            users = rel.get("user")
-            if type(users) is not list:
-                rel["user"] = list(related)
+                data["related"] = {"user": related[:]}
             else:
-                for u in related:
-                    if u not in users:
-                        users.append(u)
+                users = rel.get("user")
+                if type(users) is not list:
+                    rel["user"] = related[:]
+                else:
+                    for u in related:
+                        if u not in users:
+                            users.append(u)
         return env
 
     def _by_address(self, data: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -146,7 +170,9 @@ class EnrichIdentity:
                 continue
             if node in cache:
                 hit = cache[node]
+                self._tunnel_hits += 1
             else:
+                self._tunnel_misses += 1
                 if len(cache) >= _TUNNEL_CACHE_MAX:
                     cache.clear()
                 p = peers.by_tunnel_ip(node)
@@ -166,16 +192,27 @@ class EnrichIdentity:
             "known": self.known,
             "unknown": self.unknown,
             "by_tunnel_ip": self.by_tunnel_ip,
+            "caches": self.cache_stats(),
         }
+
+    def cache_stats(self) -> dict[str, dict[str, Any]]:
+        """Hit rates of the per-peer document cache and the tunnel-address → peer cache."""
+        return {
+            "peers": cache_stat(self._hits, self._misses, len(self._docs)),
+            "tunnel_ip": cache_stat(self._tunnel_hits, self._tunnel_misses, len(self._tunnel_cache)),
+        }
+
+    def clear_cache(self) -> None:
+        """Forget the cached documents and addresses (rebuilt from the directory on the next events)."""
+        self._docs.clear()
+        self._tunnel_cache.clear()
 
     def close(self) -> None:
         self.directory.close()
 
 
-def _documents(ident: Identity) -> tuple[dict[str, Any], dict[str, Any], list[str], str | None]:
+def _documents(ident: Identity) -> _Docs:
     related = [v for v in (ident.name, ident.email, ident.id) if v is not None]
-    return ident.user_document(), ident.wireguard_document(), list(dict.fromkeys(related)), ident.peer_name
-
-
-def _copy(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.copy() if type(v) is dict else v) for k, v in doc.items()}
+    user = ident.user_document()
+    nested = tuple(k for k, v in user.items() if type(v) is dict)
+    return user, ident.wireguard_document(), list(dict.fromkeys(related)), ident.peer_name, nested

@@ -20,9 +20,10 @@ contribute nothing are left out of the list.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from wgsiem.enrich.base import TransformContext
+from wgsiem.enrich.base import TransformContext, cache_stat
 from wgsiem.event import Envelope
 
 from .config import ScoreRiskConfig
@@ -39,6 +40,8 @@ USER_RISK_LEVELS: dict[str, float] = {
 }
 
 Factor = tuple[str, float, float, str]  # name, weight, value, detail
+Scored = tuple[float, str, tuple[dict[str, Any], ...]]  # risk_score, level, factor rows (shared)
+_RESULTS_MAX = 16_384  # ~1.5 KiB each: at most ~24 MiB
 _NONE: tuple[Any, ...] = ()
 
 
@@ -50,16 +53,23 @@ def _number(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
+_EMPTY: dict[str, Any] = {}  # read-only stand-in for a missing object
+_NUMBER_KEYS = ("calculated_score_norm", "static_score_norm", "calculated_score", "static_score")
+_LEVEL_KEYS = ("calculated_level", "static_level")
+
+
 def user_risk_value(data: dict[str, Any]) -> tuple[float, str] | None:
     """The user's risk in [0, 1] and where it came from, or ``None`` if the event carries none."""
     user = data.get("user")
     risk = user.get("risk") if isinstance(user, dict) else None
     if isinstance(risk, dict):
-        for key in ("calculated_score_norm", "static_score_norm", "calculated_score", "static_score"):
-            n = _number(risk.get(key))
-            if n is not None:
-                return _unit(n / 100), f"user.risk.{key} {n:g}"
-        for key in ("calculated_level", "static_level"):
+        for key in _NUMBER_KEYS:
+            v = risk.get(key)
+            if v is not None:  # the usual identity document holds a level only: skip the calls
+                n = _number(v)
+                if n is not None:
+                    return _unit(n / 100), f"user.risk.{key} {n:g}"
+        for key in _LEVEL_KEYS:
             lvl = risk.get(key)
             if isinstance(lvl, str) and lvl.lower() in USER_RISK_LEVELS:
                 return USER_RISK_LEVELS[lvl.lower()], f"user.risk.{key} {lvl}"
@@ -77,6 +87,15 @@ def user_risk_value(data: dict[str, Any]) -> tuple[float, str] | None:
     if isinstance(wrisk, str) and wrisk.lower() in USER_RISK_LEVELS:
         return USER_RISK_LEVELS[wrisk.lower()], f"wireguard.user.risk {wrisk}"
     return None
+
+
+_STATIC_LEVEL: dict[str, tuple[float, tuple[str]]] = {
+    lvl: (USER_RISK_LEVELS[lvl.lower()], (f"user.risk.static_level {lvl}",))
+    for name in USER_RISK_LEVELS
+    for lvl in (name, name.upper(), name.capitalize())
+}
+"""``user.risk.static_level`` → (value, evidence) — what :func:`user_risk_value` says for a ``user.risk``
+holding that level alone, precomputed for the hot path."""
 
 
 class ScoreRisk:
@@ -112,10 +131,11 @@ class ScoreRisk:
         self._unknown_w = c.unknown_peer.weight
         self._levels = sorted(((v, k) for k, v in c.levels.items()), reverse=True)
         self._base = c.base_score
-        self._rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._scored = functools.lru_cache(maxsize=_RESULTS_MAX)(self._score_key)
         self.scored = 0
         self.score_sum = 0.0
         self.by_level: dict[str, int] = dict.fromkeys(c.levels, 0)
+        self._nothing = self.score([])
 
     def hits(self, data: dict[str, Any]) -> list[tuple[str, float, float, tuple[Any, ...]]]:
         """(factor, weight, value, what matched) for every factor above 0 — pure, no edit of ``data``.
@@ -125,7 +145,7 @@ class ScoreRisk:
         out: list[tuple[str, float, float, tuple[Any, ...]]] = []
         wg = data.get("wireguard")
         if type(wg) is not dict:
-            wg = {}
+            wg = _EMPTY
         assets = wg.get("asset")
         if type(assets) is dict:
             w, sides = self._crit
@@ -160,9 +180,21 @@ class ScoreRisk:
                 if best_v:
                     out.append(("asset_sensitivity", w, best_v, hit))
         if self._user_w and ("user" in data or "user" in wg):
-            ur = user_risk_value(data)
-            if ur is not None and ur[0] > 0:
-                out.append(("user_risk", self._user_w, ur[0], (ur[1],)))
+            # what enrich_identity writes, {"static_level": <level>} alone, is answered from a table;
+            # any other shape takes the general reading
+            hit_user = None
+            user = data.get("user")
+            if type(user) is dict:
+                risk = user.get("risk")
+                if type(risk) is dict and len(risk) == 1:
+                    lvl = risk.get("static_level")
+                    if type(lvl) is str:
+                        hit_user = _STATIC_LEVEL.get(lvl)
+            if hit_user is None:
+                ur = user_risk_value(data)
+                hit_user = (ur[0], (ur[1],)) if ur is not None else None
+            if hit_user is not None and hit_user[0] > 0:
+                out.append(("user_risk", self._user_w, hit_user[0], hit_user[1]))
         w, sides, countries = self._country
         if w and countries:
             best_v, hit = 0.0, _NONE
@@ -249,25 +281,14 @@ class ScoreRisk:
             "detail": self.detail(name, hit),
         }
 
-    def __call__(self, env: Envelope) -> Envelope:
-        data = env.data
+    def score(self, hits: list[tuple[str, float, float, tuple[Any, ...]]]) -> Scored:
+        """``(event.risk_score, wireguard.risk.level, factor rows)`` for the hits of one event (pure).
+
+        The score adds the *rounded* row scores, so the rows always add up to what the event says."""
         total = self._base
         rows = []
-        cache = self._rows
-        for name, weight, value, hit in self.hits(data):
-            key = (name, value, hit)
-            hashable = True
-            try:
-                row = cache.get(key)
-            except TypeError:  # evidence that cannot be a cache key (never from our transforms)
-                hashable, row = False, None
-            if row is None:
-                row = self._row(name, weight, value, hit)
-                if hashable:
-                    if len(cache) >= 8192:  # evidence mostly repeats; a flood of new values resets it
-                        cache.clear()
-                    cache[key] = row
-            row = row.copy()  # the cached row is shared: each event gets its own
+        for name, weight, value, hit in hits:
+            row = self._row(name, weight, value, hit)
             total += row["score"]
             rows.append(row)
         score = round(min(100.0, total), 2)
@@ -276,6 +297,23 @@ class ScoreRisk:
             if score >= floor:
                 level = lvl
                 break
+        return score, level, tuple(rows)
+
+    def __call__(self, env: Envelope) -> Envelope:
+        data = env.data
+        hits = self.hits(data)
+        if hits:
+            # The evidence of an event (its hits) decides its score, level and rows completely, and
+            # repeats: a peer reaching the same assets from the same place. So the finished result is
+            # cached by the evidence (an LRU); an event then costs the reading of its fields and one
+            # lookup.
+            try:
+                scored = self._scored(tuple(hits))
+            except TypeError:  # evidence that cannot be a key (never from our transforms)
+                scored = self.score(hits)
+        else:
+            scored = self._nothing
+        score, level, rows = scored
         event = data.get("event")
         if type(event) is not dict:
             event = data["event"] = {}
@@ -283,11 +321,24 @@ class ScoreRisk:
         wg = data.get("wireguard")
         if type(wg) is not dict:
             wg = data["wireguard"] = {}
-        wg["risk"] = {"level": level, "factors": rows}
+        # the cached rows are shared: each event gets its own
+        wg["risk"] = {"level": level, "factors": [*map(dict.copy, rows)]}
         self.scored += 1
         self.score_sum += score
         self.by_level[level] += 1
         return env
+
+    def _score_key(self, key: tuple[tuple[str, float, float, tuple[Any, ...]], ...]) -> Scored:
+        return self.score(list(key))
+
+    def clear_cache(self) -> None:
+        """Forget every cached result (the next events are scored from scratch)."""
+        self._scored.cache_clear()
+
+    def cache_stats(self) -> dict[str, dict[str, Any]]:
+        """Hit rate of the result cache (by evidence), for ``status`` pages and the benchmark."""
+        ci = self._scored.cache_info()
+        return {"results": cache_stat(ci.hits, ci.misses, ci.currsize, ci.maxsize)}
 
     def status(self) -> dict[str, Any]:
         return {

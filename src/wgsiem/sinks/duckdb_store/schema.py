@@ -252,6 +252,11 @@ when ``@timestamp`` is missing or unparsable (``ts_defaulted`` records that)."""
 
 _NEW_EVENTS = "FROM events WHERE seq > {lo} AND seq <= {hi}"
 
+_ORDER = "(epoch_us(ts)::HUGEINT * 1099511627776 + seq)"
+"""(ts, seq) as one HUGEINT (``seq`` < 2^40), the key of every "latest" in a fold: ``arg_max`` over a
+STRUCT key takes DuckDB's generic path, over a number its fast one — folding cost ~3.7 → ~2.3 µs/event.
+Same order as the pair: ``ts`` is always finite (INSERT_EVENTS coalesces it), ``seq`` below 2^40."""
+
 
 def _newer(col: str) -> str:
     # Events older than what is stored (an old file replayed) must not overwrite newer state.
@@ -279,14 +284,14 @@ USING (
         interface, peer_key,
         min(ts) AS first_seen,
         max(ts) AS last_seen,
-        arg_max(endpoint, (ts, seq)) FILTER (WHERE endpoint IS NOT NULL) AS endpoint,
-        arg_max(allowed_ips, (ts, seq)) FILTER (WHERE allowed_ips IS NOT NULL) AS allowed_ips,
-        arg_max(latest_handshake, (ts, seq)) FILTER (WHERE latest_handshake IS NOT NULL) AS latest_handshake,
-        arg_max(peer_rx_bytes, (ts, seq)) FILTER (WHERE peer_rx_bytes IS NOT NULL) AS rx_bytes,
-        arg_max(peer_tx_bytes, (ts, seq)) FILTER (WHERE peer_tx_bytes IS NOT NULL) AS tx_bytes,
-        arg_max(action = 'session-started', (ts, seq))
+        arg_max(endpoint, {_ORDER}) FILTER (WHERE endpoint IS NOT NULL) AS endpoint,
+        arg_max(allowed_ips, {_ORDER}) FILTER (WHERE allowed_ips IS NOT NULL) AS allowed_ips,
+        arg_max(latest_handshake, {_ORDER}) FILTER (WHERE latest_handshake IS NOT NULL) AS latest_handshake,
+        arg_max(peer_rx_bytes, {_ORDER}) FILTER (WHERE peer_rx_bytes IS NOT NULL) AS rx_bytes,
+        arg_max(peer_tx_bytes, {_ORDER}) FILTER (WHERE peer_tx_bytes IS NOT NULL) AS tx_bytes,
+        arg_max(action = 'session-started', {_ORDER})
             FILTER (WHERE action IN ('session-started', 'session-ended', 'peer-removed')) AS session_open,
-        arg_max_null(CASE WHEN action = 'peer-removed' THEN ts END, (ts, seq))
+        arg_max_null(CASE WHEN action = 'peer-removed' THEN ts END, {_ORDER})
             FILTER (WHERE action IN ('peer-removed', 'peer-added')) AS removed_at,
         coalesce(bool_or(action IN ('peer-removed', 'peer-added')), false) AS presence_changed
     {_NEW_EVENTS} AND interface IS NOT NULL AND peer_key IS NOT NULL
@@ -339,33 +344,33 @@ SELECT
 FROM (
     SELECT
         session_id,
-        arg_max(interface, (ts, seq)) FILTER (WHERE interface IS NOT NULL) AS interface,
-        arg_max(peer_key, (ts, seq)) FILTER (WHERE peer_key IS NOT NULL) AS peer_key,
+        arg_max(interface, {_ORDER}) FILTER (WHERE interface IS NOT NULL) AS interface,
+        arg_max(peer_key, {_ORDER}) FILTER (WHERE peer_key IS NOT NULL) AS peer_key,
         coalesce(min(session_start), min(ts) FILTER (WHERE action = 'session-started'), min(ts)) AS "start",
         max(ts) AS last_seen,
         bool_or({_ENDED}) AS ended,
-        arg_max(coalesce(session_end, ts), (ts, seq)) FILTER (WHERE {_ENDED}) AS "end",
-        arg_max(session_duration_secs, (ts, seq))
+        arg_max(coalesce(session_end, ts), {_ORDER}) FILTER (WHERE {_ENDED}) AS "end",
+        arg_max(session_duration_secs, {_ORDER})
             FILTER (WHERE {_ENDED} AND session_duration_secs IS NOT NULL) AS duration_secs,
-        arg_max(session_rx_bytes, (ts, seq))
+        arg_max(session_rx_bytes, {_ORDER})
             FILTER (WHERE {_ENDED} AND session_rx_bytes IS NOT NULL) AS final_rx,
-        arg_max(session_tx_bytes, (ts, seq))
+        arg_max(session_tx_bytes, {_ORDER})
             FILTER (WHERE {_ENDED} AND session_tx_bytes IS NOT NULL) AS final_tx,
         sum(transfer_rx_bytes) FILTER (WHERE action = 'transfer') AS delta_rx,
         sum(transfer_tx_bytes) FILTER (WHERE action = 'transfer') AS delta_tx,
-        arg_max(session_endpoints, (ts, seq))
+        arg_max(session_endpoints, {_ORDER})
             FILTER (WHERE {_ENDED} AND session_endpoints IS NOT NULL) AS ended_endpoints,
-        arg_max(session_end_reason, (ts, seq)) FILTER (WHERE {_ENDED} AND session_end_reason IS NOT NULL)
+        arg_max(session_end_reason, {_ORDER}) FILTER (WHERE {_ENDED} AND session_end_reason IS NOT NULL)
             AS end_reason,
-        arg_max(tunnel_ip, (ts, seq)) FILTER (WHERE tunnel_ip IS NOT NULL) AS tunnel_ip,
-        arg_max(endpoint, (ts, seq)) FILTER (WHERE endpoint IS NOT NULL) AS last_endpoint
+        arg_max(tunnel_ip, {_ORDER}) FILTER (WHERE tunnel_ip IS NOT NULL) AS tunnel_ip,
+        arg_max(endpoint, {_ORDER}) FILTER (WHERE endpoint IS NOT NULL) AS last_endpoint
     {_SESSION_EVENTS}
     GROUP BY session_id
 ) AS a
 LEFT JOIN (
     SELECT session_id, list(endpoint ORDER BY first) AS seen
     FROM (
-        SELECT session_id, endpoint, min((ts, seq)) AS first
+        SELECT session_id, endpoint, min({_ORDER}) AS first
         {_SESSION_EVENTS} AND endpoint IS NOT NULL
         GROUP BY session_id, endpoint
     )

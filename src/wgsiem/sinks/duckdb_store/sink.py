@@ -27,7 +27,7 @@ from wgsiem.pipeline.telemetry import ComponentTelemetry, TelemetryRegistry
 from wgsiem.sinks.ndjson.encoder import EncodeError, encode
 
 from .config import DuckdbStoreConfig
-from .store import IngestResult, RetentionResult, Store
+from .store import INGEST_BATCH_EVENTS, IngestResult, RetentionResult, Store
 
 __all__ = ["DuckdbStoreSink"]
 
@@ -46,7 +46,7 @@ class DuckdbStoreSink:
         telemetry: ComponentTelemetry,
         *,
         component_id: str,
-        batch_max_events: int = 5_000,
+        batch_max_events: int = INGEST_BATCH_EVENTS,
         retention_interval_secs: float = 3600.0,
         fold_interval_secs: float = 5.0,
         clock: Callable[[], float] = time.time,
@@ -56,7 +56,8 @@ class DuckdbStoreSink:
         self.store = store
         self.telemetry = telemetry
         self.component_id = component_id
-        # Each ingest pays a fixed planning cost in DuckDB; larger batches amortize it (see schema).
+        # Each ingest pays a fixed planning cost in DuckDB; larger batches amortize it (see schema), and
+        # batches of whole row groups skip the WAL (see store.ROW_GROUP_ROWS).
         self.batch_max_events = batch_max_events
         self.retention_interval_secs = retention_interval_secs
         self.fold_interval_secs = fold_interval_secs
@@ -75,7 +76,7 @@ class DuckdbStoreSink:
         registry: TelemetryRegistry,
         *,
         component_id: str = "store",
-        batch_max_events: int = 5_000,
+        batch_max_events: int = INGEST_BATCH_EVENTS,
         retention_interval_secs: float = 3600.0,
         clock: Callable[[], float] = time.time,
     ) -> DuckdbStoreSink:
@@ -138,14 +139,7 @@ class DuckdbStoreSink:
         self.defaulted_ts += result.defaulted_ts
 
     def _ingest(self, batch: list[Envelope]) -> IngestResult:
-        items: list[tuple[dict[str, Any], bytes | None]] = []
-        for env in batch:
-            try:
-                line: bytes | None = encode(env)  # memoized: the NDJSON sink may have encoded it already
-            except EncodeError:
-                line = None  # the store tries itself, and counts it as "unserializable"
-            items.append((env.data, line))
-        return self.store.ingest_encoded(items)
+        return self.store.ingest_encoded(map(_encoded, batch))
 
     async def flush(self) -> None:
         """Fold pending events into ``sessions``/``peers`` at most every ``fold_interval_secs``.
@@ -176,3 +170,10 @@ class DuckdbStoreSink:
     async def health_check(self) -> None:
         async with self._lock:
             await asyncio.to_thread(self.store.health_check)
+
+
+def _encoded(env: Envelope) -> tuple[dict[str, Any], bytes | None]:
+    try:
+        return env.data, encode(env)  # memoized: the NDJSON sink may have encoded it already
+    except EncodeError:
+        return env.data, None  # the store tries itself, and counts it as "unserializable"

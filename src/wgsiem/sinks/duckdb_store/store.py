@@ -12,8 +12,8 @@ What callers must know:
   :func:`open_readonly` says so in its error.
 * **Derived tables lag by design.** ``events`` is written by every :meth:`Store.ingest`; ``sessions``
   and ``peers`` are folded in by :meth:`Store.derive` — automatically once ``derive_every_events``
-  events are pending, before every query on the writing handle, and whenever the sink flushes (about
-  once a second). ``schema``'s docstring says why.
+  events are pending, before every query on the writing handle, and when the sink flushes (at most
+  every ``fold_interval_secs``, 5 s). ``schema``'s docstring says why.
 * **Peers and sessions hold the latest state by ``@timestamp``** (arrival order breaks ties), so a
   replayed old file does not overwrite newer state. Sessions sum ``transfer`` deltas while open and
   take ``session-ended``'s totals when it comes.
@@ -22,15 +22,21 @@ What callers must know:
 * Timestamps come back as timezone-aware UTC ``datetime`` objects; ``query_events`` rows carry the
   public columns (the columns sessions/peers are derived from stay internal).
 
-Where ingest time goes (``bench/bench_pipeline.py``, one core, per event, 5,000-event batches, after
-the changes ``schema`` explains): INSERT ~8.5 µs (the JSON extraction ~2 µs, the primary key ~1.3 µs,
-the rest row storage), COMMIT ~4 µs (the WAL carries every row uncompressed: the ~1.1 KB document
-dominates), checkpoint ~4 µs, folding sessions ~1.8 µs and peers ~1.1 µs, Python (orjson, Arrow)
-~6 µs when the document is not already encoded. ``Store.ingest`` went from ~28,000 to ~34,000 events/s.
+Where ingest time goes (``bench/bench_pipeline.py``, pinned to one core, per event, 8,192-event batches,
+load 4-7 on the shared VM, so about twice a quiet machine's figures): INSERT ~11 µs (JSON extraction of
+26 fields ~3, the primary key ~1.5, the Arrow scan and row storage), COMMIT ~8 (compressing and writing
+the row groups, see :data:`ROW_GROUP_ROWS`), folding sessions ~3.5 and peers ~1.5, Python (slicing the
+lines, building the Arrow column, the loop) ~4. ``Store.ingest`` went from ~15,600 to ~32,000 events/s
+of CPU in this session's changes: one DuckDB thread (:data:`THREADS`), whole row groups written at
+commit instead of through the WAL (:data:`ROW_GROUP_ROWS`), a numeric "latest" key in the folds
+(``schema._ORDER``) and no ``abc.Mapping`` checks per event.
 Tried and not kept: fields extracted in Python or by ``pyarrow.json`` (slower than DuckDB's extraction),
-dropping the primary key (saves ~1.5 µs but dedup then needs a scan that grows with the table),
-documents zstd-compressed in Python (a dictionary makes them 6x smaller and the WAL/checkpoint cheaper,
-but compressing costs ~4.6 µs/event, about what it saves).
+``json_transform`` into a STRUCT (slower than ``json_extract_string`` with a path list), the Arrow column
+built from one joined buffer (the newline must then be trimmed in SQL, and ``rtrim`` costs more than
+slicing in Python), dropping the primary key (saves ~1.5 µs but dedup then needs a scan that grows with
+the table), documents zstd-compressed in Python (costs about what it saves), ``uncompressed`` or FSST
+instead of zstd for ``doc`` (writing 1.6 KB/event costs as much as compressing it; FSST more),
+glibc ``mallopt`` against DuckDB's page faults (more system time, not less).
 """
 
 from __future__ import annotations
@@ -54,7 +60,11 @@ from . import schema
 
 __all__ = [
     "CHECKPOINT_THRESHOLD",
+    "DERIVE_EVERY_EVENTS",
+    "INGEST_BATCH_EVENTS",
     "MAX_DOC_BYTES",
+    "ROW_GROUP_ROWS",
+    "THREADS",
     "IngestResult",
     "RetentionResult",
     "Store",
@@ -70,7 +80,36 @@ and a checkpoint (compression, index write-out) costs more than the ingest it fo
 default halves ingest throughput. The price is a longer WAL replay after a crash (seconds).
 :meth:`Store.checkpoint` runs after each retention pass, and closing checkpoints too."""
 
-_DUMPS_OPTS = orjson.OPT_NON_STR_KEYS
+ROW_GROUP_ROWS = 2048
+"""Rows per DuckDB row group of the store (DuckDB's default is 122,880). An insert that fills whole row
+groups is written to the database file compressed at commit ("optimistic write") instead of into the
+WAL uncompressed and again at the next checkpoint: with 1.3 KB documents that halves the commit and
+makes the checkpoint nearly free. Measured (``bench/bench_pipeline.py``): ~29 → ~21 µs/event.
+The price: ~43% more file per event (~391 instead of ~273 bytes: smaller compression units; 8,192-row
+groups would cost ~18%, but need 16,384-event batches, above the pipeline's default queue of 10,000)."""
+
+INGEST_BATCH_EVENTS = 4 * ROW_GROUP_ROWS
+"""The batch the sink asks the pipeline for: a multiple of :data:`ROW_GROUP_ROWS`, so a busy stream's
+batches fill whole row groups (a quiet one's small batches go through the WAL, where cost is no matter)."""
+
+THREADS = 1
+"""DuckDB worker threads. One: ingest is many small statements whose parallel parts (JSON extraction of
+8,192 rows) gain nothing from a second thread but coordination, and the pipeline's Python work runs on
+the other core meanwhile (DuckDB releases the GIL). Measured pinned to one core: 2 threads ~41 µs/event,
+1 thread ~29 (wall 77 → 32 µs: the threads no longer wait on each other)."""
+
+DERIVE_EVERY_EVENTS = 200_000
+"""Pending events that make :meth:`Store.ingest` fold by itself (the sink folds every 5 s anyway: at
+50,000 events/s that is 250,000). Each fold rewrites the row of every peer and session it touches —
+DuckDB's costliest operation — so fewer, larger folds cost less per event: measured, folding every
+20,000 events ~3.7 µs/event, every 100,000 ~1.9."""
+
+_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "threads": THREADS,
+    "checkpoint_threshold": CHECKPOINT_THRESHOLD,
+}
+_CATALOG = "wgsiem_store"  # the name a file store is ATTACHed under
+_DUMPS_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 _BATCH_VIEW = "wgs_batch"  # the name INSERT_EVENTS reads the Arrow batch under
 _SECS_PER_DAY = 86_400
 
@@ -112,10 +151,12 @@ class Store:
         *,
         retention_days: int = 30,
         read_only: bool = False,
-        derive_every_events: int = 20_000,
+        derive_every_events: int = DERIVE_EVERY_EVENTS,
+        catalog: str | None = None,
     ) -> None:
         """Wrap an open connection; use :meth:`open`, :meth:`memory` or :func:`open_readonly`."""
         self._con = con
+        self._catalog = catalog  # the ATTACHed database a new cursor must USE (None: the default one)
         self.path = path
         self.retention_days = retention_days
         self.read_only = read_only
@@ -134,7 +175,7 @@ class Store:
         path: str | os.PathLike[str],
         *,
         retention_days: int = 30,
-        derive_every_events: int = 20_000,
+        derive_every_events: int = DERIVE_EVERY_EVENTS,
     ) -> Store:
         """Open (creating if missing, mode 0640) the database at ``path`` for reading and writing."""
         p = Path(path)
@@ -145,9 +186,13 @@ class Store:
                 fix=f"create {p.parent} (owned by the wgsiem user) or change the store path",
             )
         created = not p.exists()
+        con = duckdb.connect(":memory:", config=_CONFIG)
         try:
-            con = duckdb.connect(str(p), config={"checkpoint_threshold": CHECKPOINT_THRESHOLD})
+            # ATTACH, not connect(path): only ATTACH takes a row group size (see ROW_GROUP_ROWS)
+            con.execute(f"ATTACH {schema.sql_str(str(p))} AS {_CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
+            con.execute(f"USE {_CATALOG}")
         except duckdb.Error as exc:
+            con.close()
             locked = "lock" in str(exc).lower()
             raise StoreError(
                 f"cannot open store: {exc}",
@@ -158,14 +203,20 @@ class Store:
             ) from exc
         if created:
             os.chmod(p, 0o640)  # peer keys and addresses are not for every local user
-        store = cls(con, str(p), retention_days=retention_days, derive_every_events=derive_every_events)
+        store = cls(
+            con,
+            str(p),
+            retention_days=retention_days,
+            derive_every_events=derive_every_events,
+            catalog=_CATALOG,
+        )
         store._setup_writer()
         return store
 
     @classmethod
-    def memory(cls, *, retention_days: int = 30, derive_every_events: int = 20_000) -> Store:
+    def memory(cls, *, retention_days: int = 30, derive_every_events: int = DERIVE_EVERY_EVENTS) -> Store:
         """An in-memory store (tests, benchmarks)."""
-        con = duckdb.connect(":memory:")
+        con = duckdb.connect(":memory:", config=_CONFIG)
         store = cls(con, ":memory:", retention_days=retention_days, derive_every_events=derive_every_events)
         store._setup_writer()
         return store
@@ -215,7 +266,12 @@ class Store:
 
         It sees ``sessions``/``peers`` as of the writer's last :meth:`derive` (about a second old).
         """
-        return Store(self._con.cursor(), self.path, retention_days=self.retention_days, read_only=True)
+        cur = self._con.cursor()
+        if self._catalog is not None:
+            cur.execute(f"USE {self._catalog}")
+        return Store(
+            cur, self.path, retention_days=self.retention_days, read_only=True, catalog=self._catalog
+        )
 
     def close(self) -> None:
         """Fold pending derived state in, then close. Idempotent."""
@@ -262,10 +318,13 @@ class Store:
         lines: list[bytes] = []
         seen: set[str] = set()
         dumps = orjson.dumps
+        received = 0
         for doc, line in items:
-            result.received += 1
-            ev = doc.get("event") if isinstance(doc, Mapping) else None
-            eid = ev.get("id") if isinstance(ev, Mapping) else None
+            received += 1
+            try:  # EAFP: abc.Mapping checks cost ~1 µs/event at 50,000 events/s
+                eid = doc["event"]["id"]
+            except (KeyError, TypeError, IndexError):
+                eid = None
             if not isinstance(eid, str) or not eid:
                 result.rejected["missing_event_id"] += 1
                 continue
@@ -283,6 +342,7 @@ class Store:
                 continue
             seen.add(eid)
             lines.append(line[:-1] if line.endswith(b"\n") else line)
+        result.received = received
         if not lines:
             return result
         batch = pa.table({"doc": pa.array(lines, pa.string())})  # orjson's output is valid UTF-8

@@ -134,6 +134,9 @@ class NdjsonSink:
             return
         self._reopen_if_moved()
         limit = self.config.max_bytes
+        if self._size + sum(map(len, lines)) <= limit:  # the common case: no rotation in this batch
+            self._write_all(b"".join(lines))
+            return
         chunk: list[bytes] = []
         chunk_size = 0
         for line in lines:

@@ -268,8 +268,8 @@ class ConfigWatchSource:
             if view is None:
                 return []  # interface not running (or unknown): nothing to compare, keep episodes open
             items = find_drift(version.config, view, check_endpoint=self.config.drift_endpoints)
-            grace = 0.0 if self.ctx.replay else self.config.drift_grace_secs
-            detected, resolved = self.tracker.update(interface, items, at, grace)
+            # event time under replay, too: its drift timer (replay_tick) reports what outlasts the grace
+            detected, resolved = self.tracker.update(interface, items, at, self.config.drift_grace_secs)
             origin = view.origin
         docs = []
         for state, pairs in (("resolved", resolved), ("detected", detected)):
@@ -298,6 +298,17 @@ class ConfigWatchSource:
         self.drift_checks += 1
         self.last_drift_check_at = at
         return self._envelopes(docs)
+
+    def replay_tick(self, at: float) -> list[Envelope]:
+        """Under replay, the timer's drift check in event time: called after every replayed record, it
+        checks once ``drift_check_interval_secs`` have passed since the last check, as the live loop
+        does, so a running interface that drifts from an unchanged file is flagged in a replay too."""
+        if not self._by_interface:
+            return []
+        last = self.last_drift_check_at
+        if last is not None and at - last < self.config.drift_check_interval_secs:
+            return []
+        return self.check_drift(at)
 
     async def refresh_live(self) -> None:
         """Read the watched interfaces now (``live_read``), for the next drift comparison."""

@@ -171,6 +171,10 @@ class CaptureReader:
     def __init__(self) -> None:
         # interface name → (interface line, raw key → peer line, keys of lines of the wrong shape)
         self._state: dict[str, tuple[bytes, dict[bytes, bytes], set[bytes]]] | None = None
+        # interface → the record list of the last snapshot built by the fast path, and whether the
+        # last delta kept every interface's peers and their order (no peer added or removed)
+        self._lists: dict[str, list[bytes]] = {}
+        self._same_peers: set[str] = set()
         self._infos: dict[bytes, InterfaceRecord] = {}  # interface line → record (fast path)
         self._infos_fp: Fingerprinter | None = None
 
@@ -188,11 +192,13 @@ class CaptureReader:
         lines = data.split(b"\n")
         if not lines or lines[0] != _DELTA.encode():
             self._state = None
+            self._lists = {}
             self._remember(lines)
             return read_capture(data, taken_at, fp, origin)
         head = self._apply_delta(lines, origin)
         snap = self._fast_snapshot(head, taken_at, fp)
         if snap is None:
+            self._lists = {}
             return read_capture(self._text(head), taken_at, fp, origin)
         return snap
 
@@ -262,6 +268,11 @@ class CaptureReader:
                 peers[cols[1]] = ln  # not 9 columns: kept (as the text path keeps it), never parsed here
                 bad.add(cols[1])
         self._state = new_state
+        self._same_peers = {
+            name
+            for name, (_, peers, _) in new_state.items()
+            if name in old_state and len(peers) == len(old_state[name][1]) and not removed
+        }
         return head
 
     def _text(self, head: list[bytes]) -> bytes:
@@ -293,7 +304,11 @@ class CaptureReader:
                 self._infos[info_line] = info
             if info.name in interfaces or not info_line.startswith(info.name.encode() + b"\t"):
                 return None
-            interfaces[info.name] = SnapshotInterface(info, "unknown", "dump", list(peers.values()))
+            si = SnapshotInterface(info, "unknown", "dump", list(peers.values()))
+            if info.name in self._same_peers:
+                si.previous = self._lists.get(info.name)
+            interfaces[info.name] = si
+        self._lists = {name: si.records for name, si in interfaces.items()}
         _set_implementations(head, interfaces)
         return Snapshot(taken_at=taken_at, interfaces=interfaces, errors=[])
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field, fields
 from itertools import compress
-from operator import not_
+from operator import ne, not_
 from typing import Any
 
 from wgsiem.event import event_id, event_id_from, event_id_prefix
@@ -224,7 +224,7 @@ def _with_counters(r: PeerRecord, hs: int, rx: int, tx: int) -> PeerRecord:
 
 
 class _Iface:
-    __slots__ = ("gone_since", "hashes", "implementation", "info", "peer_format", "peers")
+    __slots__ = ("gone_since", "hashes", "implementation", "info", "peer_format", "peers", "records")
 
     def __init__(self, info: InterfaceRecord, implementation: str, peer_format: str) -> None:
         self.info = info
@@ -232,8 +232,31 @@ class _Iface:
         self.peer_format = peer_format
         self.peers: dict[bytes, _Peer] = {}
         self.gone_since: float | None = None
-        # hashes of the raw records of the previous poll: a record whose hash is here is unchanged
-        self.hashes: set[int] = set()
+        # hashes of the raw records of the previous poll: a record whose hash is here is unchanged;
+        # None while only ``records`` (the previous poll's record list) is kept, see _changed_records
+        self.hashes: set[int] | None = set()
+        self.records: list[bytes] = []
+
+
+def _changed_records(iface: _Iface, si: SnapshotInterface) -> list[bytes]:
+    """The raw records that differ from every record of the previous poll, in snapshot order.
+
+    The hot path of a poll, all C-level loops: hash every raw record and keep those whose hash the
+    previous poll did not see. When the reader vouches that the snapshot holds the previous poll's
+    peers in the same order (``si.previous`` is the record list this interface was last diffed
+    with: a replayed delta), the same records are found position by position, without hashing and
+    building a set of every line of every poll; the hashes are then computed only if a later poll
+    needs them."""
+    records = si.records
+    prev = iface.records
+    iface.records = records
+    if si.previous is not None and si.previous is prev and len(prev) == len(records):
+        iface.hashes = None
+        return list(compress(records, map(ne, records, prev)))
+    known = iface.hashes if iface.hashes is not None else set(map(hash, prev))
+    hashes = list(map(hash, records))
+    iface.hashes = set(hashes)
+    return list(compress(records, map(not_, map(known.__contains__, hashes))))
 
 
 def _b64_to_hex(key: str) -> bytes:
@@ -310,6 +333,7 @@ class Differ:
         iface.peers = new
         iface.peer_format = fmt
         iface.hashes = set()  # re-parse everything once in the new format
+        iface.records = []
         name = iface.info.name
         # session deadlines and pending transfers refer to peers by key: follow the rename
         self._expiry = [(d, n, renamed.get(k, k) if n == name else k, sid) for d, n, k, sid in self._expiry]
@@ -486,11 +510,7 @@ class Differ:
         expiry = self.settings.session_expiry_secs
         get = peers.get
         records = si.records
-        # The hot path of a poll, all C-level loops: hash every raw record and keep those whose hash the
-        # previous poll did not see. Only they are split into a key and parsed.
-        hashes = list(map(hash, records))
-        changed = list(compress(records, map(not_, map(iface.hashes.__contains__, hashes))))
-        iface.hashes = set(hashes)
+        changed = _changed_records(iface, si)
         stats.peers_unchanged += len(records) - len(changed)
         dump = si.peer_format == "dump"
         last_poll = self._last_poll if self._last_poll is not None else now

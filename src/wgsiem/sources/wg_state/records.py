@@ -71,7 +71,7 @@ class SnapshotInterface:
     (raw key token → raw record) is built only when asked for.
     """
 
-    __slots__ = ("_peers", "implementation", "info", "peer_format", "records")
+    __slots__ = ("_peers", "implementation", "info", "peer_format", "previous", "records")
 
     def __init__(
         self,
@@ -85,6 +85,11 @@ class SnapshotInterface:
         self.peer_format: Literal["dump", "uapi"] = peer_format
         self.records = records
         self._peers: dict[bytes, bytes] | None = None
+        # Set by a reader that knows: the previous snapshot's record list of this interface, whose
+        # peers are these, in this order (a replayed delta that added and removed no peer). A line
+        # unchanged since then is the very same bytes at the same index, so the differ finds the
+        # changed lines by comparing position by position instead of hashing every line.
+        self.previous: list[bytes] | None = None
 
     @property
     def peers(self) -> dict[bytes, bytes]:

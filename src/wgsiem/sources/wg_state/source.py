@@ -25,6 +25,7 @@ from wgsiem.sources.peer_directory import PeerDirectory, PeerInfo
 from wgsiem.sources.wg_state.capture import CaptureReader, CaptureWriter, capture_time
 from wgsiem.sources.wg_state.config import WgStateSourceConfig
 from wgsiem.sources.wg_state.differ import Change, Differ, DiffSettings
+from wgsiem.sources.wg_state.lines import LineEncoder
 from wgsiem.sources.wg_state.normalize import iso, to_ecs
 from wgsiem.sources.wg_state.reader import StateReader
 from wgsiem.sources.wg_state.records import Fingerprinter
@@ -106,6 +107,7 @@ class WgStateSource:
         )
         self._capture_writer: CaptureWriter | None = None
         self._capture_reader = CaptureReader()
+        self.line_encoder = LineEncoder(hostname)
         self.last_poll = PollTiming()
         self.last_poll_at: float | None = None
         self.polls = 0
@@ -262,6 +264,26 @@ class WgStateSource:
 
     def process(self, payload: Path, at: float) -> list[Envelope]:
         """One captured snapshot → the events a live poll of that state would have emitted."""
+        changes = self._replay_changes(payload, at)
+        envs = self._envelopes(changes, at)
+        self.telemetry.sent += len(envs)
+        return envs
+
+    def process_lines(self, payload: Path, at: float) -> list[Any]:
+        """:meth:`process`, but each event as its NDJSON line (``encode_document`` of its document) —
+        or, for the rare event JSON cannot express, its document: what the replay's worker process
+        sends to the pipeline (see :mod:`wgsiem.replay.worker`)."""
+        changes = self._replay_changes(payload, at)
+        lines = self.line_encoder.lines(changes, at)
+        self.telemetry.sent += len(lines)
+        return lines
+
+    def drain_lines(self) -> list[Any]:
+        """:meth:`drain` as NDJSON lines."""
+        now = self.last_poll_at or time.time()
+        return self.line_encoder.lines(self.differ.flush(now), now)
+
+    def _replay_changes(self, payload: Path, at: float) -> list[Change]:
         origin = str(payload)
         data = payload.read_bytes()
         try:
@@ -275,9 +297,7 @@ class WgStateSource:
         self.polls += 1
         if self.directory is not None:
             self._publish(changes)
-        envs = self._envelopes(changes, at)
-        self.telemetry.sent += len(envs)
-        return envs
+        return changes
 
     # ------------------------------------------------------------ the shared peer directory
     def _publish(self, changes: list[Change]) -> None:
