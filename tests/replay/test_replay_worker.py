@@ -197,3 +197,43 @@ def test_a_delta_that_keeps_the_peers_is_diffed_position_by_position(tmp_path: P
     assert differ.ifaces["wg0"].hashes is None
     poll(30.0, 4, range(4))  # a peer added: hashed again
     assert differ.ifaces["wg0"].hashes is not None
+
+
+def test_the_cli_uses_the_worker_only_when_nothing_needs_the_in_process_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``wgsiem replay`` of wg_state captures into NDJSON only runs the worker; with a transform it
+    replays in one process. Both give the same documents."""
+    from click.testing import CliRunner
+
+    import wgsiem.replay.driver as driver
+    from wgsiem.cli.main import cli
+
+    generate(tmp_path / "capture", keyframe_secs=300.0)
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "fingerprint.key").write_bytes(SECRET)
+    seen: list[bool] = []
+    real_init = driver.ReplaySource.__init__
+
+    def spy(self: ReplaySource, *args: object, **kwargs: object) -> None:
+        seen.append(bool(kwargs.get("worker_process")))
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(driver.ReplaySource, "__init__", spy)
+    cfg = tmp_path / "with-transform.yaml"
+    cfg.write_text("hostname: gw-golden\ntransforms:\n  scope:\n    type: enrich_geo\n    fallback: none\n")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("hostname: gw-golden\n")
+    outs = []
+    for n, config in enumerate((plain, cfg)):
+        out = tmp_path / f"out{n}.ndjson"
+        args = ["replay", str(tmp_path / "capture"), "--config", str(config), "-o", str(out)]
+        res = CliRunner().invoke(cli, [*args, "--state-dir", str(state), "-q"])
+        assert res.exit_code == 0, (res.output, res.exception)
+        outs.append([orjson.loads(line) for line in out.read_bytes().splitlines()])
+    assert seen == [True, False]
+    assert hashlib.sha256((tmp_path / "out0.ndjson").read_bytes()).hexdigest() == GOLDEN_SHA256
+    # the geo transform only adds address scopes: the documents are the same once those are set aside
+    ids = [sorted(d["event"]["id"] for d in docs) for docs in outs]
+    assert ids[0] == ids[1] and len(ids[0]) > 100
