@@ -80,7 +80,7 @@ def event_time(doc: dict[str, Any]) -> float | None:
                 second = _whole_second(ts[:19])
             if second is not None:
                 return (second * 1_000_000 + micros) / 1_000_000
-    return _parse_time(ts)
+    return parse_iso_time(ts)
 
 
 _MILLIS = {f".{n:03d}": n * 1000 for n in range(1000)}
@@ -91,7 +91,7 @@ def _whole_second(head: str) -> int | None:
     """POSIX seconds of ``YYYY-MM-DDTHH:MM:SS`` (UTC), cached; ``None`` for anything else."""
     if not (head[4] == head[7] == "-" and head[10] == "T" and head[13] == head[16] == ":"):
         return None
-    parsed = _parse_time(head + "Z")
+    parsed = parse_iso_time(head + "Z")
     if parsed is None or parsed != int(parsed):
         return None
     if len(_SECONDS) >= 4096:  # a stream moves forward: old seconds are not asked for again
@@ -100,7 +100,8 @@ def _whole_second(head: str) -> int | None:
     return int(parsed)
 
 
-def _parse_time(ts: str) -> float | None:
+def parse_iso_time(ts: str) -> float | None:
+    """An ISO 8601 time as POSIX seconds (no zone: UTC); ``None`` if it is not one."""
     try:
         parsed = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
     except ValueError:

@@ -12,11 +12,11 @@ was read). One number per peer.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, ClassVar
 
 from pydantic import Field
 
+from wgsiem.detect.alert import parse_iso_time
 from wgsiem.detect.detector import BoundedTable, Finding, first
 
 from . import DetectorOptions, action, event_id_of
@@ -36,13 +36,7 @@ def _epoch(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value) if value > 0 else None
     if isinstance(value, str) and value:
-        try:
-            t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=dt.UTC)
-        return t.timestamp()
+        return parse_iso_time(value)
     return None
 
 

@@ -134,16 +134,7 @@ def apply_policy(
             continue
         fn = pseudo if action == "pseudonymize" else mask
         tv = type(value)
-        if tv is str:  # the common case first; same as the scalar branch below
-            new = fn(value)
-            replaced[value] = new
-            if new is None:
-                del parent[leaf]
-                out.unmaskable += 1
-                out.dropped.append(dotted)
-                continue
-            parent[leaf] = new
-        elif tv is list:
+        if tv is list:
             new_list: list[Any] = []
             for item in value:
                 if item is None or type(item) is dict or type(item) is list:
@@ -161,7 +152,7 @@ def apply_policy(
             out.dropped.append(dotted)
             continue
         else:
-            orig = str(value)
+            orig = value if tv is str else str(value)
             new = fn(orig)
             replaced[orig] = new
             if new is None:
