@@ -137,6 +137,22 @@ def test_geography_learns_the_place_of_a_listed_peer_and_its_learning_clock() ->
     assert f.reason.startswith("first connection from country BR (known: DE)")
 
 
+def test_geography_a_peer_listed_before_it_ever_connected_learns_its_first_place() -> None:
+    """Listed with no endpoint (never connected): its first connection, after the learning period,
+    is its first place — learned, neither a "new country" nor a "new AS"; the next new one alerts."""
+    d = UnexpectedGeography({"learning_days": 0})
+    listed = ev(
+        "peer-added",
+        1,
+        user={"name": "alice"},
+        wireguard={"peer": {"public_key": KEY, "initial_sync": True}},
+    )
+    assert d.observe(listed, T0) == []
+    assert d.observe(handshake(2, "DE", BERLIN), T0 + DAY) == []
+    (f,) = d.observe(handshake(3, "BR", SAO_PAULO, asn=28573), T0 + 20 * DAY)
+    assert f.reason.startswith("first connection from country BR (known: DE)")
+
+
 def test_new_asn_is_low() -> None:
     d = UnexpectedGeography({"learning_days": 0})
     d.observe(handshake(1, "DE", BERLIN), T0)

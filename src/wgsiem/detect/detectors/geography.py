@@ -92,7 +92,9 @@ class UnexpectedGeography:
             return []
         reasons: list[str] = []
         details: dict[str, Any] = {"country": country}
-        learned = at - st["first"] >= self.o.learning_days * 86400
+        # a peer listed before it ever connected has no place yet: its first one (country and AS) is
+        # learned, not judged
+        learned = bool(st["countries"]) and at - st["first"] >= self.o.learning_days * 86400
         if learned and country not in st["countries"]:
             reasons.append(f"first connection from country {country} (known: {', '.join(st['countries'])})")
             details["known_countries"] = list(st["countries"])
