@@ -181,47 +181,24 @@ class LineEncoder:
         if tpl is None:
             return self._fallback(c, at)
         rx, tx = p.rx_bytes, p.tx_bytes
-        if action == "handshake":
-            if not (type(rx) is int and type(tx) is int and 0 <= rx <= _MAX_INT and 0 <= tx <= _MAX_INT):
-                return self._fallback(c, at)
-            values: list[Any] = [
-                c.id.encode(),
-                created,
-                _iso_bytes(c.time),
-                rx,
-                tx,
-                _iso_bytes(p.latest_handshake) if p.latest_handshake else b"",
-                sid.encode() if sid else b"",
-            ]
-        else:
+        if not (type(rx) is int and type(tx) is int and 0 <= rx <= _MAX_INT and 0 <= tx <= _MAX_INT):
+            return self._fallback(c, at)
+        values: list[Any] = [
+            c.id.encode(),
+            created,
+            _iso_bytes(c.time),
+            rx,
+            tx,
+            _iso_bytes(p.latest_handshake) if p.latest_handshake else b"",
+            sid.encode() if sid else b"",
+        ]
+        if action != "handshake":  # transfer: the interval's deltas follow
             trx, ttx = det["rx_bytes"], det["tx_bytes"]
             if not (
-                type(rx) is int
-                and type(tx) is int
-                and type(trx) is int
-                and type(ttx) is int
-                and 0 <= rx <= _MAX_INT
-                and 0 <= tx <= _MAX_INT
-                and trx >= 0
-                and ttx >= 0
-                and trx + ttx <= _MAX_INT
+                type(trx) is int and type(ttx) is int and trx >= 0 and ttx >= 0 and trx + ttx <= _MAX_INT
             ):
                 return self._fallback(c, at)
-            values = [
-                c.id.encode(),
-                created,
-                _iso_bytes(c.time),
-                rx,
-                tx,
-                _iso_bytes(p.latest_handshake) if p.latest_handshake else b"",
-                sid.encode() if sid else b"",
-                trx,
-                ttx,
-                orjson.dumps(round(det["interval_secs"], 3)),
-                trx,
-                ttx,
-                trx + ttx,
-            ]
+            values += [trx, ttx, orjson.dumps(round(det["interval_secs"], 3)), trx, ttx, trx + ttx]
         self.templated += 1
         return tpl.fill(values)
 
