@@ -16,10 +16,16 @@ address, 10 % events with none of the enriched fields (interface/config events).
 addresses are drawn Zipf-like; ``--new-rate`` of the events that carry a public address carry one never
 seen before (a roaming peer, a new destination): those are the cache misses.
 
+Since session 5 ``build_transforms`` fuses the four into one pass (``wgsiem.enrich.fused_chain``), as
+``wgsiem run`` does; the same chain is built a second time unfused (``fuse=False``) and both are run on
+the same events, run after run, for the fused/unfused ratio (``--unfused`` swaps which one is the
+headline, ``--no-compare`` skips the other).
+
 Reports: events/s in CPU time of this process (``time.process_time``, pinned to one core) and wall
-time, per transform and for the chain, the ratio to 100,000; every cache's hit rate; memory of the
-loaded databases and tables (mapped .mmdb bytes, tracemalloc of the build, RSS growth). The machine is
-a shared 2-vCPU VM: wall figures are noisy, CPU figures less so — load average is printed.
+time, per transform and for the chain, the ratio to 100,000; every cache's hit rate (the fused caches,
+then the members' own — asked only on a fused miss); memory of the loaded databases and tables (mapped
+.mmdb bytes, tracemalloc of the build, RSS growth). The machine is a shared 2-vCPU VM: wall figures
+are noisy, CPU figures less so — load average is printed.
 
     .venv/bin/python bench/bench_enrich_chain.py [--events 200000] [--runs 5] [--peers 2000] [--new-rate 0.01]
 """
@@ -261,11 +267,26 @@ def calibration_ns(n: int = 300_000) -> float:
     return best
 
 
-def build(tmp: Path, peers: PeerDirectory) -> list[tuple[str, Any]]:
+def build(tmp: Path, peers: PeerDirectory, *, fuse: bool = False) -> list[tuple[str, Any]]:
+    """The chain as ``wgsiem run`` builds it; ``fuse`` as ``run`` does (one fused pass), else the four
+    transforms one after the other."""
     cfg = load_config_text(CONFIG.format(tmp=tmp, mm=MAXMIND), "bench_enrich_chain.yaml")
     return build_transforms(
-        dict(cfg.transforms), TelemetryRegistry(), hostname=cfg.hostname, state_dir=tmp, peers=peers
+        dict(cfg.transforms),
+        TelemetryRegistry(),
+        hostname=cfg.hostname,
+        state_dir=tmp,
+        peers=peers,
+        fuse=fuse,
     )
+
+
+def members(chain: list[tuple[str, Any]]) -> dict[str, Any]:
+    """transform id → transform, looking inside a fused pass."""
+    out = {}
+    for tid, proc in chain:
+        out.update(dict(proc.members) if hasattr(proc, "members") else {tid: proc})
+    return out
 
 
 def cache_counts(chain: list[tuple[str, Any]]) -> dict[str, tuple[int, int, int]]:
@@ -273,8 +294,9 @@ def cache_counts(chain: list[tuple[str, Any]]) -> dict[str, tuple[int, int, int]
     out = {}
     for tid, proc in chain:
         stats = getattr(proc, "cache_stats", None)
+        fused = hasattr(proc, "members")  # a fused pass names its caches itself: fused.*, <member>.*
         for name, c in (stats() if stats is not None else {}).items():
-            out[f"{tid}.{name}"] = (c["hits"], c["misses"], c["size"])
+            out[name if fused else f"{tid}.{name}"] = (c["hits"], c["misses"], c["size"])
     return out
 
 
@@ -288,6 +310,8 @@ def main() -> None:
     ap.add_argument("--new-rate", type=float, default=0.01, help="share of public addresses never seen")
     ap.add_argument("--cpu", type=int, default=None, help="pin to this CPU (default: the first allowed)")
     ap.add_argument("--no-gc-tuning", action="store_true", help="leave the collector at its defaults")
+    ap.add_argument("--unfused", action="store_true", help="measure the four transforms one by one")
+    ap.add_argument("--no-compare", action="store_true", help="skip the other way (fused vs unfused)")
     args = ap.parse_args()
     cpu = args.cpu if args.cpu is not None else min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
@@ -305,7 +329,7 @@ def main() -> None:
         # inflate the RSS figure, so the two are measured apart
         gc.collect()
         rss0 = rss_mib()
-        chain = build(tmp, peers)
+        chain = build(tmp, peers, fuse=not args.unfused)
         gc.collect()
         rss_built = rss_mib()
         tracemalloc.start()
@@ -315,7 +339,9 @@ def main() -> None:
         for _tid, proc in probe:
             getattr(proc, "close", lambda: None)()
         del probe
-        geo = dict(chain)["geo"]
+        # the other way, on the same events, for the fused/unfused ratio
+        other = build(tmp, peers, fuse=args.unfused) if not args.no_compare else None
+        geo = members(chain)["geo"]
         mmdb = {db.kind: os.path.getsize(db.path) for db in geo.databases}
         if not args.no_gc_tuning:
             tune_gc()
@@ -334,33 +360,53 @@ def main() -> None:
             f"calibration loop {calib:.0f} CPU ns (this VM idle: ~140; compare runs by it)\n"
         )
 
-        run(chain, wl.events(args.events, 99, args.new_rate))  # warm the caches, as a running gateway has
+        warm = wl.events(args.events, 99, args.new_rate)
+        run(chain, warm)  # warm the caches, as a running gateway has
+        if other is not None:
+            run(other, warm)
+        del warm
         before = cache_counts(chain)  # hit rates are reported for the measured runs only
-        runs = []
+        runs, other_runs = [], []
         for r in range(args.runs):
             raw = wl.events(args.events, r, args.new_rate)
             runs.append(run(chain, raw))
+            if other is not None:
+                other_runs.append(run(other, raw))
         rates = [args.events / sum(c) for c, _ in runs]
         walls = [args.events / w for _, w in runs]
         cpu_rate = statistics.median(rates)
         wall_rate = statistics.median(walls)
+        label = "unfused" if args.unfused else "fused"
         print(
-            f"  chain, CPU time   {cpu_rate:>10,.0f} events/s  {1e6 / cpu_rate:5.2f} µs/event  "
+            f"  chain ({label}), CPU time   {cpu_rate:>10,.0f} events/s  {1e6 / cpu_rate:5.2f} µs/event  "
             f"(runs: {', '.join(f'{x:,.0f}' for x in rates)})"
         )
         print(
-            f"  chain, wall time  {wall_rate:>10,.0f} events/s  {1e6 / wall_rate:5.2f} µs/event  "
+            f"  chain ({label}), wall time  {wall_rate:>10,.0f} events/s  {1e6 / wall_rate:5.2f} µs/event  "
             f"(runs: {', '.join(f'{x:,.0f}' for x in walls)})"
         )
         for k, (tid, proc) in enumerate(chain):
             med = statistics.median(c[k] for c, _ in runs) / args.events * 1e6
-            print(f"    {tid:<8} {proc.__name__:<16} {med:5.2f} µs/event (CPU)")
+            print(f"    {tid:<20} {proc.__name__:<16} {med:5.2f} µs/event (CPU)")
+        if other is not None:
+            o_rates = [args.events / sum(c) for c, _ in other_runs]
+            o_rate = statistics.median(o_rates)
+            o_label = "fused" if args.unfused else "unfused"
+            print(
+                f"  chain ({o_label}), CPU time {o_rate:>10,.0f} events/s  {1e6 / o_rate:5.2f} µs/event  "
+                f"(runs: {', '.join(f'{x:,.0f}' for x in o_rates)})"
+            )
+            for k, (tid, proc) in enumerate(other):
+                med = statistics.median(c[k] for c, _ in other_runs) / args.events * 1e6
+                print(f"    {tid:<20} {proc.__name__:<16} {med:5.2f} µs/event (CPU)")
+            fused_rate, plain_rate = (o_rate, cpu_rate) if args.unfused else (cpu_rate, o_rate)
+            print(f"  fused / unfused: {fused_rate / plain_rate:.2f}x (CPU time, same events)")
         print("\n  cache hit rates (measured runs):")
         for name, (hits, misses, size) in cache_counts(chain).items():
             h0, m0, _ = before.get(name, (0, 0, 0))
             hits, misses = hits - h0, misses - m0
             rate = hits / (hits + misses) if hits + misses else float("nan")
-            print(f"    {name:<20} {rate:.4f}  ({hits:,} hits, {misses:,} misses, {size:,} entries)")
+            print(f"    {name:<22} {rate:.4f}  ({hits:,} hits, {misses:,} misses, {size:,} entries)")
         print(
             f"\n  memory: MaxMind databases mapped {sum(mmdb.values()) / 2**10:,.0f} KiB "
             f"({', '.join(f'{k} {v / 2**10:,.0f} KiB' for k, v in mmdb.items())}); "
@@ -368,10 +414,11 @@ def main() -> None:
             f"inventories, identity table, peer index), RSS +{rss_built - rss0:.1f} MiB"
         )
         print(
-            f"\n  geo + ASN + identity + asset + risk on one core: {cpu_rate:,.0f} events/s (CPU time) = "
-            f"{cpu_rate / TARGET:.2f}x the {TARGET:,} events/s target (wall {wall_rate / TARGET:.2f}x)"
+            f"\n  geo + ASN + identity + asset + risk on one core ({label}): {cpu_rate:,.0f} events/s "
+            f"(CPU time) = {cpu_rate / TARGET:.2f}x the {TARGET:,} events/s target "
+            f"(wall {wall_rate / TARGET:.2f}x)"
         )
-        for _tid, proc in chain:
+        for _tid, proc in chain + (other or []):
             close = getattr(proc, "close", None)
             if close is not None:
                 close()

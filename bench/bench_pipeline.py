@@ -1,7 +1,10 @@
 """Throughput of the pipeline into the NDJSON and DuckDB sinks, on one core.
 
     .venv/bin/python bench/bench_pipeline.py [--events 200000] [--batch 1000] [--store-batch 8192]
-        [--cpus 0 | 0,1 | all]
+        [--cpus 0 | 0,1 | all] [--save-docs FILE | --docs FILE]
+
+``--save-docs`` once and ``--docs`` afterwards run every comparison (before/after a change, another
+checkout's code) on the same documents, and without the wg_state code of the moment.
 
 Generates realistic ``wg_state``-shaped ECS documents (session-started/-ended, transfer with deltas,
 handshake, endpoint-changed) for a few hundred peers, then measures three things, each pinned to CPU 0
@@ -31,6 +34,8 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from wgsiem.event import Envelope, EventMeta
 from wgsiem.pipeline.runtime import Emit, Pipeline
@@ -163,6 +168,13 @@ def bench_pipeline(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument(
+        "--docs",
+        type=Path,
+        help="read the documents from this NDJSON file (made by --save-docs) instead of generating them: "
+        "the same input across runs, and no dependency on the wg_state code of the moment",
+    )
+    ap.add_argument("--save-docs", type=Path, help="write the generated documents to this NDJSON file")
     ap.add_argument("--batch", type=int, default=1_000, help="source batch / pipeline batch_max_events")
     ap.add_argument(
         "--store-batch", type=int, default=INGEST_BATCH_EVENTS, help="DuckDB sink batch_max_events"
@@ -177,7 +189,13 @@ def main() -> None:
     if args.cpus != "all":
         os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
     cpus = sorted(os.sched_getaffinity(0))
-    docs = make_docs(args.events)
+    if args.docs is not None:
+        with args.docs.open("rb") as fh:
+            docs = [orjson.loads(line) for line, _ in zip(fh, range(args.events), strict=False)]
+    else:
+        docs = make_docs(args.events)
+    if args.save_docs is not None:
+        args.save_docs.write_bytes(b"".join(orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE) for d in docs))
     # the prepared documents stand in for events arriving over time; a real process never holds
     # 200k of them, so keep the cyclic GC from re-traversing them on every collection
     gc.collect()

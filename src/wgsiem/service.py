@@ -19,7 +19,7 @@ from typing import Any
 from wgsiem.api.server import ApiServer
 from wgsiem.config.model import Config
 from wgsiem.enrich.base import TransformContext
-from wgsiem.enrich.registry import build_transform
+from wgsiem.enrich.registry import build_transform, fuse_transforms
 from wgsiem.errors import Location, StoreError, WgsiemError
 from wgsiem.pipeline.runtime import Pipeline, install_signal_handlers
 from wgsiem.pipeline.telemetry import TelemetryRegistry
@@ -101,14 +101,18 @@ def build_transforms(
     hostname: str,
     state_dir: Path,
     peers: PeerDirectory,
+    fuse: bool = True,
 ) -> list[tuple[str, Any]]:
-    """Every configured transform, built in declared order (shared by ``run`` and ``replay``)."""
+    """Every configured transform, built in declared order (shared by ``run`` and ``replay``).
+
+    With ``fuse`` (the default), a run of geo → identity → assets → risk becomes one pass over each
+    event with byte-identical output (:mod:`wgsiem.enrich.fused_chain`, docs/enrich/caching.md)."""
     out: list[tuple[str, Any]] = []
     for tid, tcfg in transform_cfgs.items():
         tel = registry.register(tid, "transform", tcfg.type)
         tctx = TransformContext(hostname=hostname, state_dir=state_dir, telemetry=tel, peers=peers)
         out.append((tid, build_transform(tid, tcfg, tctx)))
-    return out
+    return fuse_transforms(out) if fuse else out
 
 
 def sink_sources(sinks: list[Any]) -> list[Any]:

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.ecs import validate
 from wgsiem.lab.runtime import Lab
+from wgsiem.sinks.duckdb_store.segments import decompress_segment
 
 pytestmark = pytest.mark.behaviour
 
@@ -208,6 +209,8 @@ def test_run_collects_stores_serves_and_restarts(make_lab: Callable[..., Lab], t
     for path in run.state.rglob("*"):
         if path.is_file() and path.name != "fingerprint.key":
             blobs.append(path.read_bytes())
+        if path.name.endswith(".ndjson.zst"):  # the store's documents, compressed
+            blobs.append(decompress_segment(path.read_bytes()))
     for secret in lab.secrets():
         raw = secret.encode()
         hexed = __import__("base64").b64decode(secret).hex().encode()

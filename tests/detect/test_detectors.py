@@ -552,3 +552,133 @@ def test_escalation_window() -> None:
 def test_detectors_reject_unknown_options() -> None:
     with pytest.raises(ValueError, match="learnin_days"):
         UnexpectedGeography({"learnin_days": 3})
+
+
+# -- session 5: the noise the 2,000-peer evaluation found -----------------------------------------
+
+NEW_YORK = "POINT (-74.01 40.71)"
+
+
+def _settle(d: UnexpectedGeography, user: str, i: int, *, asn: int = 7922, hours: float = 14.0) -> None:
+    """``user`` (home DE, learned for a week) travels to New York and is seen there again
+    ``hours`` later; the new country raises for them (nobody stayed there before)."""
+    d.observe(handshake(i, "DE", BERLIN, user=user), T0)
+    d.observe(handshake(i + 1, "US", NEW_YORK, user=user, asn=asn), T0 + 8 * DAY)
+    d.observe(handshake(i + 2, "US", NEW_YORK, user=user, asn=asn), T0 + 8 * DAY + hours * 3600)
+
+
+def test_geography_a_place_where_colleagues_stayed_is_familiar() -> None:
+    d = UnexpectedGeography({"learning_days": 7})
+    _settle(d, "bob", 10)
+    _settle(d, "carol", 20)
+    d.observe(handshake(1, "DE", BERLIN), T0)
+    # alice's first connection from the New York hotel network two colleagues stayed at: a trip
+    assert d.observe(handshake(2, "US", NEW_YORK, asn=7922), T0 + 9 * DAY) == []
+    # the same country from a network nobody of the organisation used: still new
+    d.observe(handshake(3, "DE", BERLIN, user="dave"), T0)
+    (f,) = d.observe(handshake(4, "US", NEW_YORK, asn=16509, user="dave"), T0 + 9 * DAY)
+    assert f.reason.startswith("first connection from country US")
+
+
+def test_geography_minutes_at_a_place_do_not_make_it_familiar() -> None:
+    """Attackers' sessions with stolen keys last minutes: two of them from one place do not make the
+    third victim's connection from there look like the organisation's travel."""
+    d = UnexpectedGeography({"learning_days": 7})
+    _settle(d, "bob", 10, hours=0.5)
+    _settle(d, "carol", 20, hours=0.5)
+    d.observe(handshake(1, "DE", BERLIN), T0)
+    (f,) = d.observe(handshake(2, "US", NEW_YORK, asn=7922), T0 + 9 * DAY)
+    assert f.reason.startswith("first connection from country US")
+
+
+def test_geography_one_colleague_is_not_enough_and_mfa_failures_still_raise() -> None:
+    d = UnexpectedGeography({"learning_days": 7})
+    _settle(d, "bob", 10)
+    d.observe(handshake(1, "DE", BERLIN), T0)
+    (f,) = d.observe(handshake(2, "US", NEW_YORK, asn=7922), T0 + 9 * DAY)  # one colleague only
+    assert f.reason.startswith("first connection from country US")
+    _settle(d, "carol", 20)
+    d.observe(handshake(30, "DE", BERLIN, user="erin"), T0)
+    failed = _mfa(31, "failure", "US")
+    failed["user"] = {"name": "erin"}
+    failed["event"]["outcome"] = "failure"
+    d.observe(failed, T0 + 9 * DAY - 60)
+    (g,) = d.observe(handshake(32, "US", NEW_YORK, user="erin", asn=7922), T0 + 9 * DAY)
+    assert (g.level, g.details["familiar_place"]) == ("critical", True)
+
+
+def test_geography_familiar_places_survive_a_restart() -> None:
+    d = UnexpectedGeography({"learning_days": 7})
+    _settle(d, "bob", 10)
+    _settle(d, "carol", 20)
+    d.observe(handshake(1, "DE", BERLIN), T0)
+    again = UnexpectedGeography({"learning_days": 7})
+    again.restore(d.snapshot())
+    assert again.observe(handshake(2, "US", NEW_YORK, asn=7922), T0 + 9 * DAY) == []
+
+
+def test_geography_impossible_travel_to_a_familiar_place_still_raises() -> None:
+    d = UnexpectedGeography({"learning_days": 7})
+    _settle(d, "bob", 10)
+    _settle(d, "carol", 20)
+    d.observe(handshake(1, "DE", BERLIN), T0 + 9 * DAY - 3600)
+    (f,) = d.observe(handshake(2, "US", NEW_YORK, asn=7922), T0 + 9 * DAY)
+    assert f.reason.startswith("impossible travel")
+
+
+def _phone_days(d: UsualHours, days: int) -> None:
+    """``days`` days of a phone: two short sessions, 12:00 and 16:00 UTC."""
+    for day in range(days):
+        for k, h in enumerate((12, 16)):
+            s = T0 - 9 * 3600 + day * DAY + h * 3600
+            assert d.observe(_session("session-started", 1000 + 4 * day + 2 * k, s), s) == []
+            e = s + 2 * 3600
+            d.observe(_session("session-ended", 1001 + 4 * day + 2 * k, e, start=s), e)
+
+
+def test_usual_hours_a_young_profile_judges_only_the_night() -> None:
+    """Three days of a phone (12–18 covered): a 07:30 train ride is not judged yet, 03:00 is."""
+    d = UsualHours({"learning_days": 1})
+    _phone_days(d, 3)
+    morning = T0 - 9 * 3600 + 3 * DAY + 7.5 * 3600
+    assert d.observe(_session("session-started", 50, morning), morning) == []
+    night = T0 - 9 * 3600 + 4 * DAY + 3 * 3600
+    (f,) = d.observe(_session("session-started", 51, night), night)
+    assert (f.details["hour"], f.details["active_days"]) == (3, 4)
+
+
+def test_usual_hours_a_mature_profile_judges_every_hour() -> None:
+    d = UsualHours({"learning_days": 1})
+    _phone_days(d, 7)
+    morning = T0 - 9 * 3600 + 7 * DAY + 7.5 * 3600
+    (f,) = d.observe(_session("session-started", 50, morning), morning)
+    assert (f.details["local_time"], f.details["active_days"]) == ("07:30", 7)
+
+
+def test_usual_hours_one_short_office_day_is_enough_for_the_night() -> None:
+    """A 7.5-hour first day (08:00–15:30, eight hours of the day) is a profile: 03:00 the next night
+    raises (it needed nine hours before, and a short first day hid the night)."""
+    d = UsualHours({"learning_days": 1})
+    listed = ev("peer-added", 0, user={"name": "alice"}, wireguard={"peer": {"public_key": KEY}})
+    d.observe(listed, T0 - 9 * 3600)  # listed at midnight
+    s = T0 - 3600
+    d.observe(_session("session-started", 1, s), s)
+    d.observe(_session("session-ended", 2, s + 7.5 * 3600, start=s), s + 7.5 * 3600)
+    night = T0 + DAY - 6 * 3600
+    (f,) = d.observe(_session("session-started", 3, night), night)
+    assert f.details["usual_hours"] == list(range(8, 16))
+
+
+def test_geography_a_stay_reached_by_impossible_travel_never_makes_a_place_familiar() -> None:
+    """Two keys taken over mid-session (impossible travel) keep the attacker's endpoint for hours:
+    the attacker's network must not become familiar for the third victim."""
+    d = UnexpectedGeography({"learning_days": 7})
+    for i, user in ((10, "bob"), (20, "carol")):
+        d.observe(handshake(i, "DE", BERLIN, user=user), T0)
+        d.observe(handshake(i + 1, "DE", BERLIN, user=user), T0 + 8 * DAY - 600)
+        (f,) = d.observe(handshake(i + 2, "US", NEW_YORK, user=user, asn=7922), T0 + 8 * DAY)
+        assert "impossible travel" in f.reason
+        d.observe(handshake(i + 3, "US", NEW_YORK, user=user, asn=7922), T0 + 8 * DAY + 6 * 3600)
+    d.observe(handshake(1, "DE", BERLIN), T0)
+    (f,) = d.observe(handshake(2, "US", NEW_YORK, asn=7922), T0 + 9 * DAY)
+    assert f.reason.startswith("first connection from country US")

@@ -35,6 +35,7 @@ from wgsiem.lab.runtime import Lab
 from wgsiem.pipeline.runtime import Pipeline
 from wgsiem.pipeline.telemetry import TelemetryRegistry
 from wgsiem.sinks.duckdb_store.config import DuckdbStoreConfig
+from wgsiem.sinks.duckdb_store.segments import decompress_segment
 from wgsiem.sinks.duckdb_store.sink import DuckdbStoreSink
 from wgsiem.sinks.ndjson.config import NdjsonSinkConfig
 from wgsiem.sinks.ndjson.sink import NdjsonSink
@@ -159,6 +160,9 @@ def run_pipeline(lab: Lab, out: Path, keys: str, flows_for: list[int]) -> tuple[
 def outputs(out: Path) -> dict[str, bytes]:
     """Every file the sinks wrote, and every DuckDB table's rows as text."""
     blobs = {str(p): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    # the store keeps its documents in zstd segments: scan them decompressed
+    for p in sorted(out.rglob("*.ndjson.zst")):
+        blobs[f"{p}:ndjson"] = decompress_segment(p.read_bytes())
     con = duckdb.connect(str(out / "store.duckdb"), read_only=True)
     try:
         tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
@@ -192,6 +196,7 @@ def test_no_original_appears_in_any_output_and_pseudonyms_follow_the_key(
     assert "Alice Archer" in tap.originals
     blobs = outputs(tmp_path / "run1")
     assert any(name.endswith(".ndjson") for name in blobs) and "duckdb:events" in blobs
+    assert any(name.endswith(":ndjson") for name in blobs)
     leaks = [(o, name) for o in sorted(tap.originals) for name, blob in blobs.items() if o.encode() in blob]
     assert leaks == [], [
         (o, n, blobs[n][max(0, blobs[n].find(o.encode()) - 300) : blobs[n].find(o.encode()) + 100])

@@ -47,7 +47,7 @@ class _Collect:
 
 
 def replay_docs(
-    paths: list[Path], state_dir: Path, configs: dict | None = None, *, worker: bool = False
+    paths: list[Path], state_dir: Path, configs: dict | None = None, *, worker: bool = False, shards: int = 1
 ) -> tuple[list[dict], ReplaySource]:
     plan = plan_replay(paths)
     reg = TelemetryRegistry()
@@ -59,6 +59,8 @@ def replay_docs(
         registry=reg,
         worker_process=worker,
         keep_encoded=worker,
+        lines_only=worker and shards > 1,
+        shards=shards,
     )
     sink = _Collect()
     asyncio.run(Pipeline([src], [], [sink], reg).run(asyncio.Event()))
@@ -105,6 +107,11 @@ def test_replay_of_a_live_capture_gives_the_live_events(make_lab, tmp_path: Path
     # the two-process replay (the differ in a worker process) gives the in-process replay's documents
     in_worker, _ = replay_docs([capture], tmp_path / "replay-worker", {"wg_state": h.cfg}, worker=True)
     assert in_worker == replayed
+    # ... and so do two differ processes, each with half the peers, merged (documents read lazily)
+    sharded, _ = replay_docs(
+        [capture], tmp_path / "replay-sharded", {"wg_state": h.cfg}, worker=True, shards=2
+    )
+    assert sharded == replayed
 
 
 def test_a_plain_wg_show_dump_directory_replays_in_time_order(tmp_path: Path) -> None:

@@ -31,7 +31,14 @@ SECRET = b"golden-fingerprint-secret-32byte"
 
 
 def replay(
-    capture: Path, work: Path, *, worker: bool, keep: bool = False, stop_after: int | None = None
+    capture: Path,
+    work: Path,
+    *,
+    worker: bool,
+    keep: bool = False,
+    lines: bool = False,
+    shards: int = 1,
+    stop_after: int | None = None,
 ) -> tuple[bytes, ReplaySource, TelemetryRegistry]:
     work.mkdir()
     (work / "fingerprint.key").write_bytes(SECRET)
@@ -44,11 +51,21 @@ def replay(
         registry=reg,
         worker_process=worker,
         keep_encoded=keep,
+        lines_only=lines,
+        shards=shards,
     )
     out = work / "events.ndjson"
     sink = NdjsonSink.build(NdjsonSinkConfig(type="ndjson", path=str(out), max_bytes=1 << 40), reg)
     stop = asyncio.Event()
-    if stop_after is not None:
+    if stop_after == 0:  # stop as soon as the first events are out
+        emit_batch = src._emit
+
+        async def emit_then_stop(emit, batch):  # type: ignore[no-untyped-def]
+            stop.set()
+            await emit_batch(emit, batch)
+
+        src._emit = emit_then_stop  # type: ignore[method-assign]
+    elif stop_after is not None:
 
         def progress(st, _total: int, _done: int) -> None:
             if st.events >= stop_after:
@@ -66,18 +83,26 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("keep", [False, True])
-def test_the_worker_gives_the_golden_bytes(capture: Path, tmp_path: Path, keep: bool) -> None:
-    data, _, _ = replay(capture, tmp_path / "run", worker=True, keep=keep)
+@pytest.mark.parametrize(
+    ("keep", "lines", "shards"),
+    [(False, False, 1), (True, False, 1), (True, True, 1), (True, True, 2), (False, False, 3)],
+)
+def test_the_worker_gives_the_golden_bytes(
+    capture: Path, tmp_path: Path, keep: bool, lines: bool, shards: int
+) -> None:
+    data, _, _ = replay(capture, tmp_path / "run", worker=True, keep=keep, lines=lines, shards=shards)
     assert hashlib.sha256(data).hexdigest() == GOLDEN_SHA256
     docs = [orjson.loads(line) for line in data.splitlines()]
     for doc in docs[:: max(1, len(docs) // 200)]:
         validate(doc)
 
 
-def test_the_worker_counts_what_the_in_process_replay_counts(capture: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shards", [1, 2])
+def test_the_worker_counts_what_the_in_process_replay_counts(
+    capture: Path, tmp_path: Path, shards: int
+) -> None:
     _, a, reg_a = replay(capture, tmp_path / "in", worker=False)
-    _, b, reg_b = replay(capture, tmp_path / "worker", worker=True, keep=True)
+    _, b, reg_b = replay(capture, tmp_path / "worker", worker=True, keep=True, lines=True, shards=shards)
     sa, sb = a.stats, b.stats
     assert (sa.records, sa.bad_records, sa.events, sa.first_time, sa.last_time, sa.errors, sa.by_type) == (
         sb.records,
@@ -91,22 +116,28 @@ def test_the_worker_counts_what_the_in_process_replay_counts(capture: Path, tmp_
     assert reg_a.snapshot() == reg_b.snapshot()
 
 
-def test_a_delta_without_its_keyframe_is_a_located_bad_record_in_both(capture: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shards", [1, 2])
+def test_a_delta_without_its_keyframe_is_a_located_bad_record_in_both(
+    capture: Path, tmp_path: Path, shards: int
+) -> None:
     part = tmp_path / "part"
     part.mkdir()
     files = sorted(capture.iterdir())
     for f in files[1:40]:  # the keyframe left out: the deltas before the next one cannot be rebuilt
         (part / f.name).write_bytes(f.read_bytes())
     da, a, _ = replay(part, tmp_path / "in", worker=False)
-    db, b, _ = replay(part, tmp_path / "worker", worker=True, keep=True)
+    db, b, _ = replay(part, tmp_path / "worker", worker=True, keep=True, shards=shards)
     assert da == db
     assert a.stats.bad_records == b.stats.bad_records > 0
     assert a.stats.errors == b.stats.errors
     assert b.stats.errors[0].startswith(f"{part / files[1].name}: ")
 
 
-def test_a_stopped_worker_replay_ends_and_delivers_what_it_emitted(capture: Path, tmp_path: Path) -> None:
-    data, src, _ = replay(capture, tmp_path / "run", worker=True, keep=True, stop_after=1)
+@pytest.mark.parametrize("shards", [1, 2])
+def test_a_stopped_worker_replay_ends_and_delivers_what_it_emitted(
+    capture: Path, tmp_path: Path, shards: int
+) -> None:
+    data, src, _ = replay(capture, tmp_path / "run", worker=True, keep=True, shards=shards, stop_after=1)
     assert 0 < src.stats.records <= len(list(capture.iterdir()))
     assert data.count(b"\n") == src.stats.events
 
@@ -217,7 +248,7 @@ def test_the_cli_uses_the_worker_only_when_nothing_needs_the_in_process_state(
     real_init = driver.ReplaySource.__init__
 
     def spy(self: ReplaySource, *args: object, **kwargs: object) -> None:
-        seen.append(bool(kwargs.get("worker_process")))
+        seen.append(bool(kwargs.get("worker_process")) and bool(kwargs.get("lines_only")))
         real_init(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(driver.ReplaySource, "__init__", spy)
@@ -237,3 +268,19 @@ def test_the_cli_uses_the_worker_only_when_nothing_needs_the_in_process_state(
     # the geo transform only adds address scopes: the documents are the same once those are set aside
     ids = [sorted(d["event"]["id"] for d in docs) for docs in outs]
     assert ids[0] == ids[1] and len(ids[0]) > 100
+
+
+def test_a_stopped_sharded_replay_ends_every_shard_at_the_same_record(capture: Path, tmp_path: Path) -> None:
+    """The shards stop at the furthest record any of them reached, then drain: the output is the
+    in-process replay of exactly the records replayed."""
+    data, src, _ = replay(
+        capture, tmp_path / "run", worker=True, keep=True, lines=True, shards=2, stop_after=0
+    )
+    done = src.stats.records
+    assert 0 < done < len(list(capture.iterdir())) // 2  # stopped early
+    part = tmp_path / "part"
+    part.mkdir()
+    for f in sorted(capture.iterdir())[:done]:
+        (part / f.name).write_bytes(f.read_bytes())
+    expected, _, _ = replay(part, tmp_path / "in", worker=False)
+    assert data == expected

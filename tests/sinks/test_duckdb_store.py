@@ -595,10 +595,11 @@ def _shared_store() -> Store:
     return _STORE[0]
 
 
-def test_doc_column_holds_the_serialized_line_without_its_newline(store: Store) -> None:
+def test_stored_document_is_the_serialized_line_without_its_newline(store: Store) -> None:
     d = doc("handshake", 0)
     line = orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE)  # as the NDJSON encoder memoizes it
     other = doc("handshake", 1)
     assert store.ingest_encoded([(d, line), (other, None)]).inserted == 2
-    stored = store._con.execute("SELECT doc FROM events ORDER BY seq").fetchall()
-    assert [row[0] for row in stored] == [line[:-1].decode(), orjson.dumps(other).decode()]
+    seqs = [r["seq"] for r in store.query_events()]
+    assert [store.document_bytes(s) for s in seqs] == [line[:-1], orjson.dumps(other)]
+    assert store.document_bytes(10**9) is None

@@ -35,12 +35,17 @@ state file and the suppression check and stamps ``event.created``.
 
 The per-event path is kept short because every event of the gateway crosses it (issue 5's target:
 ≥ 50,000 events/s with every rule): the route — the Sigma rules, correlations and bound detector
-``observe`` methods that can act on an ``event.action`` — is computed once per action and cached;
-``@timestamp`` is parsed once per event (through a per-second cache, :func:`.alert.event_time`);
-Sigma leaves read fields by unrolled nested-dict walks (:mod:`.match`), correlations run a closure
-compiled for their type (:mod:`.correlation`), and detectors read fields through compiled getters
-(:func:`.detector.first`). ``tests/detect/test_equivalence.py`` holds the alerts of a fixed mixed
-stream, so none of this changes a verdict; ``bench/bench_detect.py`` measures it.
+``observe`` methods that can act on an ``event.action`` — is computed once per action and cached,
+with each Sigma rule and correlation base rule compiled *for that action* (a leaf on
+``event.action`` is decided when the route is built: :func:`.match.compile_for_action`), so a rule
+the action decides costs no call; ``@timestamp`` is parsed once per event (a per-second cache,
+its common case inlined here); Sigma leaves read fields by unrolled nested-dict walks (:mod:`.match`),
+correlations run a closure compiled for their type (:mod:`.correlation`), and detectors read the
+common shapes inline, falling back to compiled getters (:func:`.detector.getter`). On this platform
+a Python call costs about as much as a dozen dict operations, which is why the hot paths avoid them.
+``tests/detect/test_equivalence.py`` holds the alerts of a fixed mixed stream, so none of this
+changes a verdict; ``tests/detect/test_detect_fastpaths.py`` checks each fast path against the
+plain algorithm; ``bench/bench_detect.py`` measures it.
 
 A rule that raises on a document is a counted error (``rule_error@detect``) and the other rules still
 run; a document without a parsable ``@timestamp`` is counted (``missing_timestamp@detect``) and is
@@ -63,11 +68,12 @@ from wgsiem.errors import ConfigError
 from wgsiem.event import Envelope, EventMeta
 from wgsiem.private_file import write_private
 
-from .alert import ALERT_DATASET, AlertGate, Entity, build_alert, entity_of, event_time
+from .alert import _MILLIS, _SECONDS, ALERT_DATASET, AlertGate, Entity, build_alert, entity_of, event_time
 from .config import DetectConfig
 from .correlation import CorrelationState
 from .detector import Detector, Finding
 from .lifecycle import AlertStore, Suppression
+from .match import ALWAYS, NEVER, Predicate
 from .rule import BUILTIN_RULES, DetectionRule, load_rules
 
 __all__ = ["DetectionEngine", "build_detector"]
@@ -95,12 +101,15 @@ def build_detector(rule: DetectionRule, overrides: dict[str, Any] | None = None)
     return det
 
 
+_Observe = Callable[[dict[str, Any], float, str | None], tuple[str, ...] | None]
 _Route = tuple[
-    tuple[DetectionRule, ...],
-    tuple[tuple[DetectionRule, CorrelationState], ...],
+    tuple[tuple[DetectionRule, Predicate | None], ...],
+    tuple[tuple[DetectionRule, CorrelationState, _Observe], ...],
     tuple[tuple[DetectionRule, Callable[[dict[str, Any], float], list[Finding]]], ...],
 ]
-"""Per ``event.action``: the Sigma rules, correlations and detectors (bound ``observe``) to run."""
+"""Per ``event.action``: the Sigma rules (with their predicate for that action; ``None``: it always
+holds), the correlations (with their ``observe`` for that action) and the detectors (bound
+``observe``) to run."""
 
 
 def _wants(det: Detector, action: str) -> bool:
@@ -144,8 +153,8 @@ class DetectionEngine:
         self._detectors = [
             (r, build_detector(r, config.detector_options.get(r.name))) for r in rules if r.kind == "detector"
         ]
-        self._routes: dict[str, _Route] = {}
-        self._no_action_route: _Route | None = None
+        self._routes: dict[str, _Route] = {}  # for documents whose `event` is an object
+        self._general_routes: dict[Any, _Route] = {}  # for the rest (the general predicates)
         self._alert_observers = [(r, d) for r, d in self._detectors if getattr(d, "wants_alerts", False)]
         self._gate = AlertGate(
             config.throttle_window_secs, max_entities=config.max_entities, max_event_ids=config.max_event_ids
@@ -182,13 +191,23 @@ class DetectionEngine:
                 return envelope
             raw_id = event.get("id")
             act = event.get("action")
+            specialized = type(act) is str and type(event) is dict and type(doc) is dict
+            route = self._routes.get(act) if specialized else None  # type: ignore[arg-type]
         else:
-            raw_id = act = None
+            raw_id = act = route = None
+            specialized = False
         ts = doc.get("@timestamp")
         if ts is not None and ts == self._last_ts:  # a batch shares its poll's timestamp
             at: float | None = self._last_at
         else:
-            at = event_time(doc)
+            # event_time's common case inlined (`2026-11-02T08:00:00.123Z`, a second seen before)
+            at = None
+            if type(ts) is str and len(ts) == 24 and ts[23] == "Z":
+                micros, second = _MILLIS.get(ts[19:23]), _SECONDS.get(ts[:19])
+                if micros is not None and second is not None:
+                    at = (second * 1_000_000 + micros) / 1_000_000
+            if at is None:
+                at = event_time(doc)
             self._last_ts, self._last_at = ts, at
         if at is None:
             self.ctx.telemetry.error("missing_timestamp", "detect", "event without a parsable @timestamp")
@@ -196,21 +215,23 @@ class DetectionEngine:
         elif at > self._latest:
             self._latest = at
         evidence_id = raw_id if type(raw_id) is str else (str(raw_id) if raw_id is not None else None)
-        route = self._routes.get(act) if type(act) is str else self._no_action_route
         if route is None:
-            route = self._route(act)
+            if not specialized and (type(act) is str or not isinstance(act, str)):
+                route = self._general_routes.get(act if type(act) is str else None)
+            if route is None:
+                route = self._route(act, specialized=specialized)
         sigma, correlations, detectors = route
-        for rule in sigma:
+        for rule, predicate in sigma:
             try:
-                hit = rule.predicate(doc)
+                hit = predicate is None or predicate(doc)
             except Exception as exc:  # a rule bug must not stop the other rules or the pipeline
                 self._rule_error(rule, exc)
                 continue
             if hit:
                 self._raise(rule, doc, entity_of(rule, doc), at, evidence_id)
-        for rule, state in correlations:
+        for rule, state, observe_group in correlations:
             try:
-                fired = state.observe(doc, at, evidence_id)
+                fired = observe_group(doc, at, evidence_id)
             except Exception as exc:
                 self._rule_error(rule, exc)
                 continue
@@ -230,27 +251,42 @@ class DetectionEngine:
             except Exception as exc:
                 self._rule_error(rule, exc)
                 continue
-            for f in findings:
-                self._raise_finding(rule, doc, f, at, evidence_id)
+            if findings:
+                for f in findings:
+                    self._raise_finding(rule, doc, f, at, evidence_id)
         self._calls += 1
         if not self._calls & 0xFF and time.monotonic() >= self._next_save:
             self.save_state()
         return envelope
 
-    def _route(self, act: Any) -> _Route:
+    def _route(self, act: Any, *, specialized: bool) -> _Route:
         """The rules and detectors that can act on events of ``event.action`` ``act`` (compared
-        casefolded; the rest are skipped), cached per action as written."""
+        casefolded; the rest are skipped), cached per action as written. ``specialized``: for
+        documents whose ``event`` is an object holding the string ``act``, so the Sigma rules and
+        correlation base rules are compiled for that action (:func:`.match.compile_for_action`) —
+        one that cannot match it is left out, one it decides needs no call."""
         action = act.casefold() if isinstance(act, str) else ""
+        sigma: list[tuple[DetectionRule, Predicate | None]] = []
+        correlations: list[tuple[DetectionRule, CorrelationState, _Observe]] = []
+        for r in self._sigma:
+            if r.actions is None or action in r.actions:
+                pred = r.predicate_for(act) if specialized else r.predicate
+                if pred is not NEVER:
+                    sigma.append((r, None if pred is ALWAYS else pred))
+        for r, s in self._correlations:
+            if r.actions is None or action in r.actions:
+                observe = s.observer(act) if specialized else s.observe
+                if observe is not None:
+                    correlations.append((r, s, observe))
         route = (
-            tuple(r for r in self._sigma if r.actions is None or action in r.actions),
-            tuple((r, s) for r, s in self._correlations if r.actions is None or action in r.actions),
+            tuple(sigma),
+            tuple(correlations),
             tuple((r, d.observe) for r, d in self._detectors if _wants(d, action)),
         )
-        if type(act) is str:
-            if len(self._routes) < 4096:  # actions come from our normalizers: a few dozen
-                self._routes[act] = route
-        elif not isinstance(act, str):  # no `event.action` (or not a string): one shared route
-            self._no_action_route = route
+        cache: dict[Any, _Route] = self._routes if specialized else self._general_routes
+        # no `event.action` (or not a string): one route; a subclass of str: not cached
+        if len(cache) < 4096 and (type(act) is str or not isinstance(act, str)):
+            cache[act if type(act) is str else None] = route  # (actions: a few dozen)
         return route
 
     def _rule_error(self, rule: DetectionRule, exc: Exception) -> None:

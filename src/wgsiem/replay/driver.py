@@ -148,15 +148,23 @@ class ReplaySource:
         progress: Callable[[ReplayStats, int, int], None] | None = None,
         worker_process: bool = False,
         keep_encoded: bool = False,
+        lines_only: bool = False,
+        shards: int = 1,
     ) -> None:
         """``worker_process``: when every file is a ``wg_state`` capture, diff and encode them in a
         second process (:mod:`wgsiem.replay.worker`) — the same events, on two cores; the source's
         in-process state (``self.sources``, ``self.peers``) then stays empty. ``keep_encoded``: attach
         each worker line to its envelope as the NDJSON sinks' encoding of it, so it is not encoded
-        again; only valid when no transform changes documents."""
+        again; only valid when no transform changes documents. ``lines_only`` (with ``keep_encoded``):
+        every sink writes ECS NDJSON and nothing reads documents, so the worker's lines are not parsed
+        back into dicts: each envelope's document is a :class:`~wgsiem.replay.document.LineDocument`,
+        parsed only if something reads it. ``shards`` (with ``worker_process``): split the peers over
+        this many worker processes (:mod:`wgsiem.replay.sharded`) — the same events, merged exactly."""
         self.component_id = "replay"
         self.worker_process = worker_process
         self.keep_encoded = keep_encoded
+        self.lines_only = lines_only and keep_encoded
+        self.shards = max(1, shards)
         self.hostname = hostname
         self.state_dir = state_dir
         self.plan = plan

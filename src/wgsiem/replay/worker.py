@@ -30,7 +30,9 @@ Protocol (a ``multiprocessing.connection.Connection`` on each end of the socket 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import signal
 import socket
 import subprocess
 import sys
@@ -38,13 +40,14 @@ import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from wgsiem.errors import WgsiemError
 from wgsiem.event import Envelope, EventMeta
 from wgsiem.pipeline.runtime import Emit
+from wgsiem.replay.document import LineDocument
 
 if TYPE_CHECKING:
     from wgsiem.replay.driver import ReplaySource
@@ -58,8 +61,14 @@ GC_EVERY_RECORDS = 2000
 def run_worker(conn: Connection) -> None:
     """The worker process's entry point: its arguments are the first message (see the module docs)."""
     try:
-        paths, config, hostname, state_dir, component_id = conn.recv()
-        _work(conn, paths, config, hostname, state_dir, component_id)
+        args = conn.recv()
+        if len(args) == 7:  # one shard of the peers: see wgsiem.replay.sharded
+            from wgsiem.replay.sharded import work_shard
+
+            work_shard(conn, *args)
+        else:
+            paths, config, hostname, state_dir, component_id = args
+            _work(conn, paths, config, hostname, state_dir, component_id)
     except BaseException:
         conn.send(("failed", traceback.format_exc(limit=20)))
     finally:
@@ -137,6 +146,13 @@ def _encoded_attr() -> str | None:
 
 async def run_parallel(replay: ReplaySource, emit: Emit, stop: Any) -> None:
     """:meth:`ReplaySource.run` with the ``wg_state`` work in a worker process (see the module docs)."""
+    shards = replay.shards
+    state_file = Path(replay.state_dir) / "wg_state" / f"{replay.sources['wg_state'].component_id}.json"
+    if shards > 1 and not state_file.exists():  # restored state would be every shard's: one worker then
+        from wgsiem.replay.sharded import run_sharded
+
+        await run_sharded(replay, emit, stop, shards)
+        return
     st = replay.stats
     src = replay.sources["wg_state"]
     ordered = replay.ordered_payloads()
@@ -162,6 +178,7 @@ async def run_parallel(replay: ReplaySource, emit: Emit, stop: Any) -> None:
         )
     )
     attr = _encoded_attr() if replay.keep_encoded else None
+    lines_only = replay.lines_only
     cid = src.component_id
     loads = orjson.loads
     last_report = time.monotonic()
@@ -169,7 +186,8 @@ async def run_parallel(replay: ReplaySource, emit: Emit, stop: Any) -> None:
     try:
         while True:
             if stop.is_set() and not stop_sent:
-                parent.send("stop")
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    parent.send("stop")  # the worker may have finished: its last messages still arrive
                 stop_sent = True
             try:
                 msg = await asyncio.to_thread(parent.recv)
@@ -193,6 +211,13 @@ async def run_parallel(replay: ReplaySource, emit: Emit, stop: Any) -> None:
                 ns = time.time_ns()
                 if attr is None:
                     batch = [Envelope(loads(line), EventMeta(cid, ns)) for line in lines]
+                elif lines_only:
+                    batch = [
+                        Envelope(
+                            cast(dict[str, Any], LineDocument(line)), EventMeta(cid, ns, None, {attr: line})
+                        )
+                        for line in lines
+                    ]
                 else:
                     batch = [Envelope(loads(line), EventMeta(cid, ns, None, {attr: line})) for line in lines]
                 if kind == "events":  # the in-process replay counts the drained events in no type
@@ -230,4 +255,7 @@ async def run_parallel(replay: ReplaySource, emit: Emit, stop: Any) -> None:
 
 
 if __name__ == "__main__":
+    # A Ctrl-C in a terminal reaches the whole process group: the parent turns it into a stop (the
+    # workers drain their pending transfers at the same record), so the workers must not die of it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     run_worker(Connection(int(sys.argv[1])))

@@ -12,7 +12,9 @@ from click.testing import CliRunner
 from wgsiem.cli.rules import lint_rules, rules, run_samples
 from wgsiem.detect.rule import BUILTIN_RULES, load_rules
 
-HANDSHAKE = BUILTIN_RULES / "wireguard_invalid_handshake.yaml"
+# a stateless Sigma rule with four verbatim match samples (the built-in wireguard_invalid_handshake
+# became a correlation on 2026-11-26; its single-event version is kept as this fixture)
+HANDSHAKE = Path(__file__).parents[2] / "fixtures/detect/rules/wireguard_invalid_handshake.yaml"
 
 
 def test_list_json_has_every_rule_and_its_kind() -> None:
@@ -21,7 +23,7 @@ def test_list_json_has_every_rule_and_its_kind() -> None:
     rows = json.loads(res.output)
     assert {r["name"] for r in rows} == {r.name for r in load_rules([BUILTIN_RULES])}
     by_name = {r["name"]: r for r in rows}
-    assert by_name["wireguard_invalid_handshake"]["kind"] == "sigma"
+    assert by_name["wireguard_invalid_handshake"]["kind"] == "correlation"
     assert by_name["wireguard_invalid_handshake"]["playbook"] == "handshake-abuse"
     assert by_name["wireguard_invalid_handshake"]["tactics"] == ["credential-access", "impact"]
     assert {r["kind"] for r in rows} <= {"sigma", "correlation", "detector"}

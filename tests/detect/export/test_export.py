@@ -50,9 +50,18 @@ def test_every_stateless_rule_converts(target: str) -> None:
 
 
 def test_splunk_query_is_restricted_to_wgsiem_data() -> None:
+    (spoof,) = [c for c in convert_rules("splunk") if c.name == "wireguard_unallowed_source_ip"]
+    assert spoof.query.startswith('sourcetype="wireguard:*" event.module="wireguard" ')
+    assert "unallowed-source-ip" in spoof.query
+
+
+def test_repeated_invalid_handshakes_convert_as_a_count_per_address() -> None:
+    """The alerting invalid-handshake rule counts attempts per source address (≥ 3 in 10 min); its
+    base rule leaves out lines without an address, in the SIEM as in the engine."""
     (inv,) = [c for c in convert_rules("splunk") if c.name == "wireguard_invalid_handshake"]
-    assert inv.query.startswith('sourcetype="wireguard:*" event.module="wireguard" ')
     assert 'event.action IN ("invalid-handshake", "invalid-mac")' in inv.query
+    assert "source.ip=*" in inv.query  # lines that name no address are not counted
+    assert "span=10m" in inv.query and "by _time source.ip" in inv.query and "event_count >= 3" in inv.query
 
 
 def test_esql_reads_the_wireguard_data_streams() -> None:
@@ -89,8 +98,8 @@ def test_portable_files_parse_and_keep_metadata_without_samples(exported: Path) 
         assert len(meta) == 1
         assert "samples" not in meta[0]
         assert {"risk_score", "triage", "playbook"} <= set(meta[0])
-    plain = SigmaRule.from_yaml((exported / "sigma" / "wireguard_invalid_handshake.yml").read_text())
-    assert plain.custom_attributes["wgsiem"]["playbook"] == "handshake-abuse"
+    plain = SigmaRule.from_yaml((exported / "sigma" / "wireguard_unallowed_source_ip.yml").read_text())
+    assert plain.custom_attributes["wgsiem"]["playbook"] == "peer-spoofing"
 
 
 def test_searches_and_kibana_rules_written(exported: Path) -> None:

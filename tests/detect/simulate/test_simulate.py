@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import maxminddb
 import pytest
@@ -161,3 +162,58 @@ def test_attacks_need_time_after_learning(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         simulate(SimulationSpec(peers=3, days=1, learning_days=1, attacks={"geo": 1}), tmp_path / "x")
     assert "--learning-days" in (e.value.fix or "")
+
+
+# -- labels that hold by construction (session 5) ---------------------------------------------
+
+
+def _timeline(peers: int, attacks: dict[str, int], days: float = 7.0) -> Any:
+    import random
+
+    from wgsiem.detect.simulate.generator import Timeline
+
+    spec = SimulationSpec(peers=peers, days=days, attacks=attacks, poll_interval_secs=300.0)
+    tl = Timeline(spec, random.Random(spec.seed))
+    tl.plan_benign()
+    tl.plan_sessions()
+    tl.plan_attacks(list(attacks))
+    return tl
+
+
+def test_attacks_on_one_key_come_from_different_countries() -> None:
+    """A small population reuses victims: a key attacked twice is attacked from two countries, so a
+    geography or escalation label's "never seen" country was never shown by an earlier attack."""
+    tl = _timeline(30, {"geo": 15, "escalation": 15, "travel": 10})
+    by_key: dict[str, list[str]] = {}
+    for lb in tl.labels:
+        if lb["class"] in ("geo", "escalation", "travel"):
+            by_key.setdefault(lb["entity"]["peer_key"], []).append(lb["detail"]["country"])
+    reused = [cs for cs in by_key.values() if len(cs) > 1]
+    assert reused  # 40 attacks on at most 30 victims
+    for countries in reused:
+        assert len(set(countries)) == len(countries), countries
+
+
+def test_off_hours_victims_worked_a_day_the_gateway_saw_before_the_attack() -> None:
+    tl = _timeline(120, {"off_hours": 30})
+    by_key = {p.key: p for p in tl.pop.peers}
+    labels = [lb for lb in tl.labels if lb["class"] == "off_hours"]
+    assert labels
+    for lb in labels:
+        p = by_key[lb["entity"]["peer_key"]]
+        worked = [
+            (s, e)
+            for s, e in p.sessions
+            if tl.spec.start_epoch <= s and e <= lb["start"] and e - s >= 4 * 3600
+        ]
+        assert worked, lb["id"]
+
+
+def test_scanners_send_one_or_two_probes(small: Path) -> None:
+    labels = [json.loads(x) for x in (small / "labels.ndjson").read_text().splitlines()]
+    scanners = [lb for lb in labels if lb["class"] == "scanner"]
+    assert scanners and {lb["detail"]["probes"] for lb in scanners} <= {1, 2}
+    lines = (small / "telemetry/logs/kern.log").read_text()
+    for lb in scanners:
+        ip = lb["entity"]["source_ip"]
+        assert lines.count(f" {ip}:") + lines.count(f"[{ip}]:") >= lb["detail"]["probes"]

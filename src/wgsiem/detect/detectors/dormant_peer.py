@@ -17,13 +17,14 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from wgsiem.detect.alert import parse_iso_time
-from wgsiem.detect.detector import BoundedTable, Finding, first
+from wgsiem.detect.detector import BoundedTable, Finding, first, getter
 
-from . import DetectorOptions, action, event_id_of
+from . import DetectorOptions, event_id_of
 
 __all__ = ["DormantPeer"]
 
 _ACTIVE = frozenset({"handshake", "session-started", "transfer"})
+_PEER = getter("wireguard.peer.public_key")
 
 
 class Options(DetectorOptions):
@@ -49,22 +50,38 @@ class DormantPeer:
     def __init__(self, options: dict[str, Any]) -> None:
         self.o = Options(**options)
         self._last = BoundedTable(self.o.max_peers)
+        self._raw = self._last.raw  # (no TTL: an entry never expires, only the LRU bound evicts)
+        self._dormant_secs = self.o.dormant_days * 86400
 
     def observe(self, doc: dict[str, Any], at: float) -> list[Finding]:
-        act = action(doc)
+        # 70 % of a gateway's events reach here: the action and key are read inline and the table
+        # entry updated in place — one dict lookup and no call in the common case
+        ev = doc.get("event")
+        act = ev.get("action", "") if type(ev) is dict else ""
+        if type(act) is not str:
+            act = str(act)
         if act not in _ACTIVE:
             if act == "peer-added":
                 self._listed(doc, at)
             return []
-        peer = first(doc, "wireguard.peer.public_key")
-        if peer is None:
+        wg = doc.get("wireguard")
+        node = wg.get("peer") if type(wg) is dict else None
+        peer = node.get("public_key") if type(node) is dict else None
+        if type(peer) is not str:  # the common shape read inline above; any other through the getter
+            peer = _PEER(doc)
+            if peer is None:
+                return []
+            peer = str(peer)
+        item = self._raw.get(peer)  # get + put of the table (no TTL), inlined
+        if item is None:
+            self._last.put(peer, at, at)
             return []
-        peer = str(peer)
-        last = self._last.get(peer, at)
-        if last is not None and at <= last:
+        last = item[1]
+        if at <= last:
             return []
-        self._last.put(peer, at, at)
-        if last is None or at - last < self.o.dormant_days * 86400:
+        item[0] = item[1] = at
+        self._raw.move_to_end(peer)
+        if at - last < self._dormant_secs:
             return []
         days = (at - last) / 86400
         ev = event_id_of(doc)

@@ -11,6 +11,10 @@ internal ``destination``. Three findings, per peer key:
   on one host, within ``scan_window_secs``;
 * **outside the usual set** (``medium``): after ``learning_days``, a destination (the asset's name, else
   the address) the peer never reached before.
+
+Per flow the peer's entry is refreshed in place (one table hit); the recent flows are filtered to the
+scan window, and the distinct hosts and ports are only counted once the window holds as many flows as
+the smaller scan threshold (fewer flows cannot reach it), so a peer's ordinary traffic costs no sets.
 """
 
 from __future__ import annotations
@@ -19,11 +23,16 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from wgsiem.detect.detector import BoundedTable, Finding, first
+from wgsiem.detect.detector import BoundedTable, Finding, getter
 
-from . import DetectorOptions, dataset, event_id_of
+from . import DetectorOptions
 
 __all__ = ["LateralMovement"]
+
+_SIDE = getter("wireguard.peer.side")
+_PEER = getter("wireguard.peer.public_key")
+_DST = getter("destination.ip")
+_PORT = getter("destination.port")
 
 
 class Options(DetectorOptions):
@@ -49,26 +58,64 @@ class LateralMovement:
         self._admin = frozenset(self.o.admin_ports)
         self._tags = frozenset(self.o.sensitive_tags)
         self._peers = BoundedTable(self.o.max_peers, self.o.ttl_days * 86400)
+        self._raw = self._peers.raw
+        self._ttl_secs = self._peers.ttl_secs
+        self._scan_secs = self.o.scan_window_secs
+        self._keep = max(self.o.scan_hosts, self.o.scan_ports) * 4
+        self._fewest = min(self.o.scan_hosts, self.o.scan_ports)
+        self._learning_secs = self.o.learning_days * 86400
 
     def observe(self, doc: dict[str, Any], at: float) -> list[Finding]:
-        if dataset(doc) != "wireguard.flow":
+        event = doc.get("event")
+        if type(event) is not dict:
             return []
-        if first(doc, "wireguard.peer.side") != "source":
+        ds = event.get("dataset", "")
+        if ds != "wireguard.flow" and (type(ds) is str or str(ds) != "wireguard.flow"):
             return []
-        peer = first(doc, "wireguard.peer.public_key")
-        dst = first(doc, "destination.ip")
+        # the common shapes read inline (one walk of `wireguard`, of `destination`); anything else
+        # through the compiled getters, which define what is read
+        wg = doc.get("wireguard")
+        node = wg.get("peer") if type(wg) is dict else None
+        if type(node) is dict:
+            side, peer = node.get("side"), node.get("public_key")
+        else:
+            side = peer = None
+        if type(side) is not str:
+            side = _SIDE(doc)
+        if side != "source":
+            return []
+        if type(peer) is not str:
+            peer = _PEER(doc)
+        node = doc.get("destination")
+        if type(node) is dict:
+            dst, port = node.get("ip"), node.get("port")
+        else:
+            dst = port = None
+        if type(dst) is not str:
+            dst = _DST(doc)
         if peer is None or dst is None:
             return []
-        peer, dst = str(peer), str(dst)
-        port = first(doc, "destination.port")
-        port = int(port) if isinstance(port, int | float) and not isinstance(port, bool) else None
-        ev = event_id_of(doc)
+        peer = peer if type(peer) is str else str(peer)
+        dst = dst if type(dst) is str else str(dst)
+        if type(port) is not int:
+            port = _PORT(doc)
+            port = int(port) if isinstance(port, int | float) and not isinstance(port, bool) else None
+        ev = event.get("id")
+        ev = str(ev) if ev is not None else None
         ids = (ev,) if ev else ()
-        st = self._peers.get(peer, at)
-        if st is None:
+        item = self._raw.get(peer)  # BoundedTable.hit, inlined
+        if item is not None and not (self._ttl_secs and at - item[0] > self._ttl_secs):
+            item[0] = at
+            self._raw.move_to_end(peer)
+            st = item[1]
+        else:
+            if item is not None:
+                self._peers.hit(peer, at)  # expired: the table drops and counts it
             st = {"first": at, "usual": [], "recent": []}
+            self._peers.put(peer, st, at)
         out: list[Finding] = []
-        asset = doc.get("wireguard", {}).get("asset", {}) if type(doc.get("wireguard")) is dict else {}
+        wg = doc.get("wireguard")
+        asset = wg.get("asset", {}) if type(wg) is dict else {}
         dst_asset = asset.get("destination") if type(asset) is dict else None
         dst_asset = dst_asset if type(dst_asset) is dict else {}
         name = str(dst_asset.get("name") or dst)
@@ -84,27 +131,27 @@ class LateralMovement:
                 )
             )
         # scan window: [time, host, port] of recent flows, pruned to the window
-        horizon = at - self.o.scan_window_secs
+        horizon = at - self._scan_secs
         recent = [r for r in st["recent"] if r[0] >= horizon]
         recent.append([at, dst, port])
-        limit = max(self.o.scan_hosts, self.o.scan_ports) * 4
-        st["recent"] = recent[-limit:]
-        hosts = {r[1] for r in recent}
-        ports_on_dst = {r[2] for r in recent if r[1] == dst and r[2] is not None}
-        if len(hosts) >= self.o.scan_hosts or len(ports_on_dst) >= self.o.scan_ports:
-            out.append(
-                Finding(
-                    "wireguard.peer.public_key",
-                    peer,
-                    f"scan: {len(hosts)} hosts / {len(ports_on_dst)} ports on {dst} in "
-                    f"{self.o.scan_window_secs:.0f} s",
-                    evidence_ids=ids,
-                    level="high",
-                    details={"kind": "scan", "hosts": len(hosts), "ports": len(ports_on_dst)},
+        st["recent"] = recent if len(recent) <= self._keep else recent[-self._keep :]
+        if len(recent) >= self._fewest:
+            hosts = {r[1] for r in recent}
+            ports_on_dst = {r[2] for r in recent if r[1] == dst and r[2] is not None}
+            if len(hosts) >= self.o.scan_hosts or len(ports_on_dst) >= self.o.scan_ports:
+                out.append(
+                    Finding(
+                        "wireguard.peer.public_key",
+                        peer,
+                        f"scan: {len(hosts)} hosts / {len(ports_on_dst)} ports on {dst} in "
+                        f"{self.o.scan_window_secs:.0f} s",
+                        evidence_ids=ids,
+                        level="high",
+                        details={"kind": "scan", "hosts": len(hosts), "ports": len(ports_on_dst)},
+                    )
                 )
-            )
         if self.o.usual_set and name not in st["usual"]:
-            if at - st["first"] >= self.o.learning_days * 86400 and not out:
+            if at - st["first"] >= self._learning_secs and not out:
                 out.append(
                     Finding(
                         "wireguard.peer.public_key",
@@ -116,7 +163,6 @@ class LateralMovement:
                     )
                 )
             st["usual"] = (st["usual"] + [name])[-self.o.max_usual :]
-        self._peers.put(peer, st, at)
         return out
 
     def _sensitive(self, asset: dict[str, Any]) -> bool:

@@ -78,10 +78,23 @@ def _busy_time(tl: Timeline, p: Peer, rng: random.Random, need: float) -> float 
 
 
 def _hostile(tl: Timeline, p: Peer, rng: random.Random, far: bool = False) -> tuple[str, str]:
-    options = [c for c in tl.world.countries("hostile") if not far or distance_km(p.home, c) > 5000]
-    c = rng.choice(options or tl.world.countries("hostile"))
+    """A hostile hosting address for an attack on ``p``'s key, from a country no other attack on
+    that key uses: a small population reuses victims, and a "never seen" country that an earlier
+    attack on the same key already showed would be a wrong label, not a miss."""
+    hostile = tl.world.countries("hostile")
+    used = tl.attack_countries[p.key]
+    options = [c for c in hostile if c.code not in used and (not far or distance_km(p.home, c) > 5000)]
+    options = options or [c for c in hostile if c.code not in used] or hostile
+    c = rng.choice(options)
+    used.add(c.code)
     ip = tl.world.network(c.code, "hosting").address(rng)
     return ip, c.code
+
+
+def _worked_before(tl: Timeline, p: Peer, t: float) -> bool:
+    """``p`` had a working session (≥ 4 h) the gateway saw before ``t``: the user's office hours are
+    known. Without one, a night session is not "outside the usual hours" of anything observed."""
+    return any(tl.spec.start_epoch <= s and e <= t and e - s >= 4 * HOUR for s, e in p.sessions)
 
 
 def inject_geo(tl: Timeline, p: Peer, rng: random.Random) -> Label | None:
@@ -206,7 +219,7 @@ def inject_off_hours(tl: Timeline, p: Peer, rng: random.Random) -> Label | None:
         return None
     length = rng.uniform(30, 60) * 60
     t = _free_time(tl, p, length, rng, night=True)
-    if t is None:
+    if t is None or not _worked_before(tl, p, t):
         return None
     tl.attack_session(p, t, t + length, p.home_ip)
     tl.claim(p, t, t + length)

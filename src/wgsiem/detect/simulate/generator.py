@@ -31,6 +31,8 @@ __all__ = ["SimulationResult", "Timeline", "simulate"]
 
 GATEWAY_KEY = "Z2F0ZXdheS1wdWJsaWMta2V5LXNpbXVsYXRlZC0wMDA="
 HANDSHAKE_SECS = 120
+SCANNER_RETRY_SHARE = 1 / 3
+"""Share of internet scanners that send their probe twice (a retransmission seconds later)."""
 
 
 def _ep(ip: str, port: int) -> str:
@@ -71,6 +73,7 @@ class Timeline:
         self.labels: list[Label] = []
         self.label_seq = 0
         self.claimed: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        self.attack_countries: dict[str, set[str]] = defaultdict(set)  # peer key → countries attacks used
         self.extra_peers: list[Peer] = []  # rogue peers
         self.rogue_allowed: dict[int, str] = {}
         self.configs: list[float] = []
@@ -258,23 +261,27 @@ class Timeline:
                         "detail": {"nightly_local_hour": 2},
                     }
                 )
-        # internet scanners: single invalid handshakes at any time
+        # internet scanners at any time: a probe that reaches the handshake check, and for a third of
+        # them the scanner's retransmission seconds later (zmap --probes 2, masscan --retries 1)
         for d in range(max(1, days)):
             for _ in range(5 + spec.peers // 500):
                 t = spec.start_epoch + d * DAY + rng.uniform(0, DAY)
                 c = rng.choice(self.world.countries("travel") + self.world.countries("home"))
                 ip = self.world.network(c.code, "hosting").address(rng)
                 ep = f"[{ip}]" if ":" in ip else ip
-                self.kernel(t, f"Invalid handshake initiation from {ep}:{rng.randrange(1024, 65535)}")
+                port = rng.randrange(1024, 65535)
+                probes = [t] if rng.random() >= SCANNER_RETRY_SHARE else [t, t + rng.uniform(1, 10)]
+                for at in probes:
+                    self.kernel(at, f"Invalid handshake initiation from {ep}:{port}")
                 self.labels.append(
                     {
                         "id": f"scanner-{len(self.labels):05d}",
                         "class": "scanner",
                         "benign": True,
                         "start": round(t, 3),
-                        "end": round(t + 1, 3),
+                        "end": round(probes[-1] + 1, 3),
                         "entity": {"source_ip": ip},
-                        "detail": {},
+                        "detail": {"probes": len(probes)},
                     }
                 )
             for _ in range(max(1, spec.peers // 100)):  # unrelated EDR noise

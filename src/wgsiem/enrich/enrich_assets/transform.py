@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,9 @@ class EnrichAssets:
         self.reload_errors = 0
         self.last_error: str | None = None
         self.matched = 0
+        self.on_clear: list[Callable[[], None]] = []
+        """Called whenever the caches are emptied (the inventory reloaded): a fused chain empties its
+        own caches built from this transform's answers (:mod:`wgsiem.enrich.fused_chain`)."""
         self._sides = tuple(config.fields)
         self._next_check = time.monotonic() + config.reload_check_interval_secs
         self._match: Any = (
@@ -219,6 +223,8 @@ class EnrichAssets:
         return out
 
     def clear_cache(self) -> None:
+        for hook in self.on_clear:
+            hook()
         clear = getattr(self._match, "cache_clear", None)
         if clear is not None:
             clear()

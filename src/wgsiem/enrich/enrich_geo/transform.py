@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,9 @@ class EnrichGeo:
         self._sides = tuple(config.fields)
         self._location_object = config.location_format == "object"
         self._next_check = time.monotonic() + interval
+        self.on_clear: list[Callable[[], None]] = []
+        """Called whenever the cache is emptied (a database reloaded): a fused chain empties its own
+        caches built from this transform's answers (:mod:`wgsiem.enrich.fused_chain`)."""
         self.without_geo = 0
         self.invalid_addresses = 0
         self.lookup_errors = 0
@@ -215,6 +219,8 @@ class EnrichGeo:
         self._check_reload(time.monotonic())
 
     def clear_cache(self) -> None:
+        for hook in self.on_clear:
+            hook()
         clear = getattr(self._lookup, "cache_clear", None)
         if clear is not None:
             clear()

@@ -77,6 +77,9 @@ class IdentityDirectory:
         self._ldap: dict[str, Identity] = {}
         self.table: dict[str, Identity] = {}
         self.generation = 0
+        self.on_change: list[Callable[[], None]] = []
+        """Called after every rebuild of the table (a reload, an LDAP refresh — from its thread too):
+        a fused chain empties its caches (:mod:`wgsiem.enrich.fused_chain`)."""
         self.reloads = 0
         self.reload_errors = 0
         self.problems: list[str] = []
@@ -130,6 +133,8 @@ class IdentityDirectory:
                 merged[key] = ident.merged_with(merged[key]) if key in merged else ident
             self.table = merged
             self.generation += 1
+        for hook in self.on_change:
+            hook()
 
     def _load_configs(self) -> None:
         paths = expand(self.config.config_paths)

@@ -156,6 +156,26 @@ class EnrichIdentity:
                             users.append(u)
         return env
 
+    def documents(self, key: str) -> _Docs | None:
+        """The ready documents of a peer key (``None``: unknown), from the per-peer cache — what
+        :meth:`__call__` does inline; the fused chain (:mod:`wgsiem.enrich.fused_chain`) calls it on a
+        miss of its own cache."""
+        directory = self.directory
+        if self._docs_generation != directory.generation:
+            self._docs.clear()
+            self._docs_generation = directory.generation
+        docs = self._docs
+        cached = docs.get(key, _MISSING)
+        if cached is _MISSING:
+            self._misses += 1
+            ident = directory.get(key)
+            if len(docs) >= _DOCS_MAX:
+                docs.clear()
+            cached = docs[key] = _documents(ident) if ident is not None else None
+        else:
+            self._hits += 1
+        return cached
+
     def _by_address(self, data: dict[str, Any]) -> tuple[str, str, str] | None:
         peers = self.ctx.peers
         if self._tunnel_generation != peers.generation:

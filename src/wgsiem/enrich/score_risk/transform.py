@@ -251,6 +251,55 @@ class ScoreRisk:
                 out.append(("unknown_peer", self._unknown_w, 1.0, (key if type(key) is str else None,)))
         return out
 
+    def side_evidence(
+        self,
+        side: str,
+        geo: dict[str, Any] | None,
+        as_doc: dict[str, Any] | None,
+        anonymizer: dict[str, Any] | None,
+        asset: dict[str, Any] | None,
+    ) -> tuple[Any, ...] | None:
+        """What :meth:`hits` can take from one side's fragments (``<side>.geo``, ``<side>.as``,
+        ``wireguard.geo.<side>.anonymizer``, ``wireguard.asset.<side>``; ``side`` may be ``observer``):
+        only the values a configured factor gives more than 0, with what its explanation names.
+        Two sides with equal evidence make :meth:`hits` say the same, so the fused chain
+        (:mod:`wgsiem.enrich.fused_chain`) keeps one result per combination of evidence.
+        ``None``: nothing of this side can count."""
+        out: list[Any] = []
+        w, sides = self._crit
+        crit = asset.get("criticality") if asset is not None else None
+        if w and side in sides and type(crit) is int and crit > 0:
+            out.append(("crit", crit, asset.get("name")))  # type: ignore[union-attr]
+        w, sides, tags, envs = self._sens
+        if w and side in sides and asset is not None:
+            a_tags = asset.get("tags")
+            found = (
+                [t for t in a_tags if type(t) is str and tags.get(t, 0.0) > 0] if type(a_tags) is list else []
+            )
+            env = asset.get("environment")
+            env = env if type(env) is str and envs.get(env.lower(), 0.0) > 0 else None
+            if found or env is not None:
+                out.append(("sens", asset.get("name"), tuple(found), env))
+        w, sides, countries = self._country
+        cc = geo.get("country_iso_code") if geo is not None else None
+        if w and countries and side in sides and type(cc) is str and countries.get(cc.upper(), 0.0) > 0:
+            out.append(("country", cc))
+        w, sides, asns, orgs = self._asn
+        if w and (asns or orgs) and side in sides and as_doc is not None:
+            num = as_doc.get("number")
+            org = as_doc.get("organization")
+            name = org.get("name") if type(org) is dict else None
+            n_ok = type(num) is int and asns.get(num, 0.0) > 0
+            o_ok = type(name) is str and bool(orgs) and orgs.get(name.lower(), 0.0) > 0
+            if n_ok or o_ok:
+                out.append(("asn", num if n_ok else None, name if o_ok else None))
+        w, sides, kinds = self._anon
+        if w and side in sides and anonymizer is not None:
+            flags = tuple(k for k, f in anonymizer.items() if f is True and kinds.get(k, 0.0) > 0)  # type: ignore[call-overload]
+            if flags:
+                out.append(("anon", flags))
+        return (side, *out) if out else None
+
     @staticmethod
     def detail(name: str, hit: tuple[Any, ...]) -> str:
         """The human explanation of one factor's evidence."""

@@ -10,10 +10,14 @@ Design, driven by the ingest target (≥ 50,000 events/s on one core) and by wha
   with ``pyarrow.json`` (~8 µs/event) costs more than DuckDB's extraction (~2 µs/event).
   A missing field or a field of the wrong type becomes NULL (``try_cast``), never an exception, so one
   odd document cannot fail its batch.
-* **The document is VARCHAR compressed with zstd, not JSON.** Casting to the JSON type re-parses every
-  document to validate it, though orjson made it; and DuckDB's default string compression (FSST) made
-  the checkpoint the largest single cost of ingest. ``USING COMPRESSION zstd`` halves the checkpoint
-  (~8.7 → ~4 µs/event) and the file (~92 → ~55 MB per 100,000 events). Readers see the same text.
+* **The document is not in DuckDB.** ``events`` is an index: the query columns, the fold columns and
+  where the document is in the store's segment files (``doc_seg``, ``doc_frame``, ``doc_frame_len``,
+  ``doc_off``, ``doc_len``; see ``segments``). Storing the 1.35 KB document as a zstd VARCHAR made
+  the commit the largest cost of ingest (~8 µs/event at load); the index row costs a fraction.
+* **No JSON list is parsed per event.** ``allowed_ips`` is kept as its JSON text and turned into a
+  list only after the fold has picked each peer's latest (``_json_list``); the per-event parse and the
+  list column cost ~5 µs/event (measured, INSERT 15 → 10 µs). The tunnel address falls back to the
+  peer's single host route the same way, after aggregation.
 * **Few statements per batch.** DuckDB re-plans every statement, even a prepared one, and planning the
   extraction costs milliseconds: so ``events`` also carries the few fields ``sessions`` and ``peers``
   are derived from, and there is no staging table.
@@ -25,9 +29,10 @@ Design, driven by the ingest target (≥ 50,000 events/s on one core) and by wha
   a crash between ingest and fold loses nothing. A session's endpoint history is aggregated per
   (session, endpoint) first and only then listed in first-seen order: listing every event's endpoint
   (each carries one) and de-duplicating the list afterwards cost twice as much (~3.3 → ~1.8 µs/event).
-* **``event_id`` stays the primary key.** Dropping the index saved ~1.5 µs/event (insert + commit);
-  an anti-join of each batch against stored ids cannot prune by zone map (ids are hashes) and so
-  grows with the table: not worth it.
+* **``event_id`` stays the primary key.** It costs ~1 µs/event (insert + commit). An anti-join of each
+  batch against all stored ids cannot prune by zone map (ids are hashes) and grows with the table; one
+  bounded by the batch's ``@timestamp`` range measured ~free on a small table, but misses a re-sent
+  document whose timestamp was missing (stored with the ingest time) — see docs/performance.md.
 """
 
 from __future__ import annotations
@@ -41,11 +46,14 @@ __all__ = [
     "MERGE_SESSIONS",
     "SCHEMA_VERSION",
     "SESSION_ACTIONS",
+    "events_ddl",
+    "sql_ident",
     "sql_str",
 ]
 
-SCHEMA_VERSION = 2
-"""2: ``events.doc`` is zstd-compressed VARCHAR (was JSON); a version-1 store reads the same."""
+SCHEMA_VERSION = 3
+"""3: documents in segment files, ``events`` holds where (``doc_seg``, ``doc_frame``, …) instead of ``doc``
+(``migrate`` moves a version-2 store's documents out); 2: ``events.doc`` zstd-compressed VARCHAR."""
 
 
 def sql_str(text: str) -> str:
@@ -53,17 +61,18 @@ def sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-DDL: tuple[str, ...] = (
-    "CREATE SEQUENCE IF NOT EXISTS events_seq",
-    """
-    CREATE TABLE IF NOT EXISTS store_meta (
-        key VARCHAR PRIMARY KEY,
-        value VARCHAR NOT NULL
-    )""",
-    # seq: monotonically increasing cursor for `events --follow` and for the derive watermark
-    # (rowids are not stable across deletes). Columns after `doc` feed sessions/peers (see above).
-    """
-    CREATE TABLE IF NOT EXISTS events (
+def sql_ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def events_ddl(name: str) -> str:
+    """``CREATE TABLE`` of the events index under ``name`` (the migration builds it beside the old one)."""
+    return _EVENTS_DDL.replace("{name}", name)
+
+
+_EVENTS_DDL = """
+    CREATE TABLE IF NOT EXISTS {name} (
         seq BIGINT NOT NULL DEFAULT nextval('events_seq'),
         event_id VARCHAR PRIMARY KEY,
         ts TIMESTAMPTZ NOT NULL,
@@ -73,7 +82,11 @@ DDL: tuple[str, ...] = (
         interface VARCHAR,
         peer_key VARCHAR,
         source_ip VARCHAR,
-        doc VARCHAR NOT NULL USING COMPRESSION zstd,
+        doc_seg INTEGER NOT NULL,
+        doc_frame BIGINT NOT NULL,
+        doc_frame_len INTEGER NOT NULL,
+        doc_off BIGINT NOT NULL,
+        doc_len INTEGER NOT NULL,
         ts_defaulted BOOLEAN NOT NULL,
         session_id VARCHAR,
         session_start TIMESTAMPTZ,
@@ -89,9 +102,22 @@ DDL: tuple[str, ...] = (
         latest_handshake TIMESTAMPTZ,
         peer_rx_bytes BIGINT,
         peer_tx_bytes BIGINT,
-        allowed_ips VARCHAR[],
+        allowed_ips VARCHAR,
         tunnel_ip VARCHAR
+    )"""
+
+
+DDL: tuple[str, ...] = (
+    "CREATE SEQUENCE IF NOT EXISTS events_seq",
+    """
+    CREATE TABLE IF NOT EXISTS store_meta (
+        key VARCHAR PRIMARY KEY,
+        value VARCHAR NOT NULL
     )""",
+    # seq: monotonically increasing cursor for `events --follow` and for the derive watermark
+    # (rowids are not stable across deletes); doc_*: where the document's line is in the segments;
+    # columns after ts_defaulted feed sessions/peers (see above).
+    events_ddl("events"),
     """
     CREATE TABLE IF NOT EXISTS sessions (
         session_id VARCHAR PRIMARY KEY,
@@ -178,14 +204,25 @@ def _finite(col: str) -> str:
 
 def _list(name: str) -> str:
     # A JSON array of scalars as VARCHAR[]; anything else (absent, a string, an object) is NULL.
-    x = _f(name)
+    return _json_list(_f(name))
+
+
+def _json_list(x: str) -> str:
     return f"CASE WHEN starts_with({x}, '[') AND json_valid({x}) THEN json_extract_string({x}, '$[*]') END"
+
+
+def _tunnel_ip(allowed: str) -> str:
+    # The peer's one host route (a /32 or /128) is its tunnel address when no source.nat.ip says it.
+    return f"""list_transform(list_filter({allowed}, lambda a: len({allowed}) = 1
+                AND (ends_with(a, '/32') OR ends_with(a, '/128'))), lambda a: split_part(a, '/', 1))[1]"""
 
 
 _PATHS = "[" + ", ".join(sql_str(p) for p in FIELDS.values()) + "]"
 
 _EVENT_COLS = (
-    "event_id, ts, action, dataset, kind, interface, peer_key, source_ip, doc, ts_defaulted, "
+    "event_id, ts, action, dataset, kind, interface, peer_key, source_ip, "
+    "doc_seg, doc_frame, doc_frame_len, doc_off, doc_len, "
+    "ts_defaulted, "
     "session_id, session_start, session_end, session_duration_secs, session_rx_bytes, session_tx_bytes, "
     "session_end_reason, session_endpoints, transfer_rx_bytes, transfer_tx_bytes, endpoint, "
     "latest_handshake, peer_rx_bytes, peer_tx_bytes, allowed_ips, tunnel_ip"
@@ -196,7 +233,9 @@ INSERT {{or_ignore}} INTO events ({_EVENT_COLS})
 SELECT
     event_id,
     coalesce({_finite("ts0")}, now()) AS ts,
-    action, dataset, kind, interface, peer_key, source_ip, doc,
+    action, dataset, kind, interface, peer_key, source_ip,
+    $seg AS doc_seg, $base + f_off AS doc_frame, f_len AS doc_frame_len, off - f_start AS doc_off,
+    strlen(doc) - 1 AS doc_len,
     {_finite("ts0")} IS NULL AS ts_defaulted,
     session_id,
     {_finite("session_start0")},
@@ -204,13 +243,10 @@ SELECT
     session_duration_secs, session_rx_bytes, session_tx_bytes, session_end_reason, session_endpoints,
     transfer_rx_bytes, transfer_tx_bytes, endpoint,
     {_finite("latest_handshake0")},
-    peer_rx_bytes, peer_tx_bytes, allowed_ips,
-    coalesce(nat_ip, CASE WHEN len(allowed_ips) = 1
-                           AND (ends_with(allowed_ips[1], '/32') OR ends_with(allowed_ips[1], '/128'))
-                          THEN split_part(allowed_ips[1], '/', 1) END) AS tunnel_ip
+    peer_rx_bytes, peer_tx_bytes, allowed_ips, nat_ip AS tunnel_ip
 FROM (
     SELECT
-        doc,
+        doc, off, f_off, f_len, f_start,
         {_f("event_id")} AS event_id,
         {_ts("ts")} AS ts0,
         {_f("action")} AS action,
@@ -234,16 +270,20 @@ FROM (
         {_ts("latest_handshake")} AS latest_handshake0,
         try_cast({_f("peer_rx_bytes")} AS BIGINT) AS peer_rx_bytes,
         try_cast({_f("peer_tx_bytes")} AS BIGINT) AS peer_tx_bytes,
-        {_list("allowed_ips")} AS allowed_ips
-    FROM (SELECT doc, json_extract_string(doc, {_PATHS}) AS f FROM {{batch}})
+        CASE WHEN starts_with({_f("allowed_ips")}, '[') THEN {_f("allowed_ips")} END AS allowed_ips
+    FROM (SELECT *, json_extract_string(doc, {_PATHS}) AS f FROM {{batch}})
 )
 """
 """{or_ignore}: "" for the fast path (a duplicate raises ConstraintException and Store.ingest redoes the
-batch), "OR IGNORE" for the exact path; {batch}: the name the Arrow batch (one ``doc`` string column) is
-registered under. No ORDER BY: the batch is scanned in list order and DuckDB's
-``preserve_insertion_order`` (on by default) keeps it, so ``seq`` follows arrival order without a sort
-of kilobyte rows (a test holds this). ``now()`` is the transaction's start: the ingest time, used
-when ``@timestamp`` is missing or unparsable (``ts_defaulted`` records that)."""
+batch without the stored ones), "OR IGNORE" for a caller that wants no exception; {batch}: the name the
+Arrow batch is registered under: ``doc``, each document's NDJSON line *with* its newline (zero-copy
+over the joined batch; JSON allows the trailing whitespace), ``off``, where the line starts in the
+batch, and its zstd frame (``f_off``/``f_len`` in the compressed batch, ``f_start`` in the raw one, see
+``segments.encode_frames``). ``$seg``/``$base``: the segment and offset the frames were appended at.
+No ORDER BY: the batch is scanned in list order and DuckDB's ``preserve_insertion_order``
+(on by default) keeps it, so ``seq`` follows arrival order without a sort (a test holds this).
+``now()`` is the transaction's start: the ingest time, used when ``@timestamp`` is missing or
+unparsable (``ts_defaulted`` records that)."""
 
 # ---- derived tables: events with seq in ({lo}, {hi}] are folded in ---------------------------------
 # "Last" means latest by @timestamp, arrival (seq) breaking ties — one poll stamps several events with
@@ -285,7 +325,7 @@ USING (
         min(ts) AS first_seen,
         max(ts) AS last_seen,
         arg_max(endpoint, {_ORDER}) FILTER (WHERE endpoint IS NOT NULL) AS endpoint,
-        arg_max(allowed_ips, {_ORDER}) FILTER (WHERE allowed_ips IS NOT NULL) AS allowed_ips,
+        {_json_list(f"arg_max(allowed_ips, {_ORDER}) FILTER (WHERE allowed_ips IS NOT NULL)")} AS allowed_ips,
         arg_max(latest_handshake, {_ORDER}) FILTER (WHERE latest_handshake IS NOT NULL) AS latest_handshake,
         arg_max(peer_rx_bytes, {_ORDER}) FILTER (WHERE peer_rx_bytes IS NOT NULL) AS rx_bytes,
         arg_max(peer_tx_bytes, {_ORDER}) FILTER (WHERE peer_tx_bytes IS NOT NULL) AS tx_bytes,
@@ -362,7 +402,10 @@ FROM (
             FILTER (WHERE {_ENDED} AND session_endpoints IS NOT NULL) AS ended_endpoints,
         arg_max(session_end_reason, {_ORDER}) FILTER (WHERE {_ENDED} AND session_end_reason IS NOT NULL)
             AS end_reason,
-        arg_max(tunnel_ip, {_ORDER}) FILTER (WHERE tunnel_ip IS NOT NULL) AS tunnel_ip,
+        coalesce(
+            arg_max(tunnel_ip, {_ORDER}) FILTER (WHERE tunnel_ip IS NOT NULL),
+            {_tunnel_ip(_json_list(f"arg_max(allowed_ips, {_ORDER}) FILTER (WHERE allowed_ips IS NOT NULL)"))}
+        ) AS tunnel_ip,
         arg_max(endpoint, {_ORDER}) FILTER (WHERE endpoint IS NOT NULL) AS last_endpoint
     {_SESSION_EVENTS}
     GROUP BY session_id

@@ -6,7 +6,8 @@ used by two threads at once. The pipeline's flush (about once a second) folds pe
 ``sessions``/``peers``, which bounds how stale those tables can look to a :meth:`reader`.
 
 Each document is serialized once per process: the sink takes the NDJSON line the NDJSON encoder
-memoized on the envelope (or makes it), and the store stores that text.
+memoized on the envelope (or makes it), and the store keeps exactly those bytes (in its compressed
+document segments, see ``segments``).
 
 Telemetry: events the store already held are dropped with reason "duplicate"; documents it rejects
 with their reason ("missing_event_id", "unserializable", "too_large"). A database failure raises, and
@@ -120,11 +121,12 @@ class DuckdbStoreSink:
         self.last_retention = result
         if result.events or result.sessions or result.peers:
             log.info(
-                "retention removed %d events, %d sessions, %d peers older than %s",
+                "retention removed %d events, %d sessions, %d peers older than %s (%d document segments)",
                 result.events,
                 result.sessions,
                 result.peers,
                 result.cutoff.isoformat(),
+                result.segments,
             )
         return result
 

@@ -17,31 +17,39 @@ What callers must know:
 * **Peers and sessions hold the latest state by ``@timestamp``** (arrival order breaks ties), so a
   replayed old file does not overwrite newer state. Sessions sum ``transfer`` deltas while open and
   take ``session-ended``'s totals when it comes.
-* Each batch goes to DuckDB as an Apache Arrow table of one string column (the serialized documents),
-  which DuckDB scans zero-copy; nothing touches the file system but the database and its WAL.
+* **Documents live in segment files** beside the database (``<path>.docs/``, see ``segments``):
+  ``events`` is an index whose row says where its document is, and every read (``query_events``,
+  :meth:`Store.document_bytes`, the Parquet export) gives the document back byte-identical. A batch's
+  documents are compressed, written and ``fdatasync``-ed before its rows commit, so no committed row
+  points to bytes a crash can lose; a torn tail is cut at the next open. Retention deletes a segment
+  once no row points into it. A store of the previous layout (documents in ``events.doc``) is upgraded
+  when opened for writing (``migrate``); a read-only open of one says to do that.
+* Each batch goes to DuckDB as an Apache Arrow table whose ``doc`` column is a zero-copy view of the
+  joined NDJSON lines (the same bytes the frames are compressed from); DuckDB extracts the columns.
 * Timestamps come back as timezone-aware UTC ``datetime`` objects; ``query_events`` rows carry the
   public columns (the columns sessions/peers are derived from stay internal).
 
-Where ingest time goes (``bench/bench_pipeline.py``, pinned to one core, per event, 8,192-event batches,
-load 4-7 on the shared VM, so about twice a quiet machine's figures): INSERT ~11 µs (JSON extraction of
-26 fields ~3, the primary key ~1.5, the Arrow scan and row storage), COMMIT ~8 (compressing and writing
-the row groups, see :data:`ROW_GROUP_ROWS`), folding sessions ~3.5 and peers ~1.5, Python (slicing the
-lines, building the Arrow column, the loop) ~4. ``Store.ingest`` went from ~15,600 to ~32,000 events/s
-of CPU in this session's changes: one DuckDB thread (:data:`THREADS`), whole row groups written at
-commit instead of through the WAL (:data:`ROW_GROUP_ROWS`), a numeric "latest" key in the folds
-(``schema._ORDER``) and no ``abc.Mapping`` checks per event.
-Tried and not kept: fields extracted in Python or by ``pyarrow.json`` (slower than DuckDB's extraction),
-``json_transform`` into a STRUCT (slower than ``json_extract_string`` with a path list), the Arrow column
-built from one joined buffer (the newline must then be trimmed in SQL, and ``rtrim`` costs more than
-slicing in Python), dropping the primary key (saves ~1.5 µs but dedup then needs a scan that grows with
-the table), documents zstd-compressed in Python (costs about what it saves), ``uncompressed`` or FSST
-instead of zstd for ``doc`` (writing 1.6 KB/event costs as much as compressing it; FSST more),
-glibc ``mallopt`` against DuckDB's page faults (more system time, not less).
+Where ingest time goes (pre-encoded lines, one core, 8,192-event batches, load 4-7 on the shared VM,
+µs/event of CPU): INSERT ~12 (JSON extraction of 26 fields ~4, the primary key ~1, the rest is DuckDB
+storing ~30 index and fold columns), frames (zstd) ~1.3-2, folds ~1.7, Python ~2 (the loop, joining
+the lines, the Arrow columns); the segment write and ``fdatasync`` ~0.1 of CPU. Moving the documents
+out of DuckDB took ``Store.ingest`` from ~25.8 to ~19.9 µs/event (the commit no longer compresses
+1.35 KB per event), keeping ``allowed_ips`` as JSON text until the fold another ~3-5.
+Kept from before: one DuckDB thread (:data:`THREADS`), whole row groups written at commit instead of
+through the WAL (:data:`ROW_GROUP_ROWS`), a numeric "latest" key in the folds (``schema._ORDER``), no
+``abc.Mapping`` checks per event. Tried and not kept (see docs/performance.md): fields extracted in
+Python or by ``pyarrow.json``, ``json_transform`` into a STRUCT, a staging temp table (extraction once,
+then the index and the fold columns copied into two tables: ~1-2 µs more than one INSERT), larger row
+groups (122,880: every batch through the WAL), plain NDJSON segments (10× the bytes; a page-cache
+write here costs 0.4-4.8 µs per document, more than compressing it).
 """
 
 from __future__ import annotations
 
+import array
 import contextlib
+import itertools
+import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,7 +64,8 @@ import pyarrow as pa
 
 from wgsiem.errors import Location, StoreError
 
-from . import schema
+from . import migrate, schema
+from .segments import DocReader, MemorySegments, SegmentDir, Segments, encode_frames, segment_dir_for
 
 __all__ = [
     "CHECKPOINT_THRESHOLD",
@@ -80,17 +89,19 @@ and a checkpoint (compression, index write-out) costs more than the ingest it fo
 default halves ingest throughput. The price is a longer WAL replay after a crash (seconds).
 :meth:`Store.checkpoint` runs after each retention pass, and closing checkpoints too."""
 
-ROW_GROUP_ROWS = 2048
+ROW_GROUP_ROWS = 8192
 """Rows per DuckDB row group of the store (DuckDB's default is 122,880). An insert that fills whole row
 groups is written to the database file compressed at commit ("optimistic write") instead of into the
-WAL uncompressed and again at the next checkpoint: with 1.3 KB documents that halves the commit and
-makes the checkpoint nearly free. Measured (``bench/bench_pipeline.py``): ~29 → ~21 µs/event.
-The price: ~43% more file per event (~391 instead of ~273 bytes: smaller compression units; 8,192-row
-groups would cost ~18%, but need 16,384-event batches, above the pipeline's default queue of 10,000)."""
+WAL uncompressed and again at the next checkpoint, which makes the checkpoint nearly free. With the
+documents in segments an index row is small: 8,192-row groups (one per busy batch) cost the same
+per event as 2,048 (~12-15 µs/event for the INSERT at load 4-5, within noise) and make the file
+smaller (~172 instead of ~260 bytes per event); 122,880 sends every batch through the WAL (checkpoint
+~2 µs/event more)."""
 
-INGEST_BATCH_EVENTS = 4 * ROW_GROUP_ROWS
+INGEST_BATCH_EVENTS = ROW_GROUP_ROWS
 """The batch the sink asks the pipeline for: a multiple of :data:`ROW_GROUP_ROWS`, so a busy stream's
-batches fill whole row groups (a quiet one's small batches go through the WAL, where cost is no matter)."""
+batches fill whole row groups (a quiet one's small batches go through the WAL, where cost is no matter);
+below the pipeline's default queue of 10,000 events."""
 
 THREADS = 1
 """DuckDB worker threads. One: ingest is many small statements whose parallel parts (JSON extraction of
@@ -111,10 +122,16 @@ _CONFIG: dict[str, str | bool | int | float | list[str]] = {
 _CATALOG = "wgsiem_store"  # the name a file store is ATTACHed under
 _DUMPS_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 _BATCH_VIEW = "wgs_batch"  # the name INSERT_EVENTS reads the Arrow batch under
+_IDS_VIEW = "wgs_batch_ids"  # a batch's event ids, when some may be stored already
 _SECS_PER_DAY = 86_400
 
-# Columns the query methods return for events (the derivation columns stay internal).
-_EVENT_COLUMNS = "seq, event_id, ts, action, dataset, kind, interface, peer_key, source_ip, doc"
+# Columns the query methods return for events (the derivation columns stay internal); ``doc`` is
+# read from the segments at (doc_seg, doc_off, doc_len).
+_INDEX_COLUMNS = "seq, event_id, ts, action, dataset, kind, interface, peer_key, source_ip"
+_DOC_COLUMNS = "doc_seg, doc_frame, doc_frame_len, doc_off, doc_len"
+_EXPORT_ROWS = 65_536  # events per Arrow batch of a Parquet export
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -135,6 +152,8 @@ class RetentionResult:
     events: int
     sessions: int
     peers: int
+    segments: int = 0
+    """Document segment files deleted: every event in them was."""
 
 
 def _utc(epoch: float) -> datetime:
@@ -153,9 +172,13 @@ class Store:
         read_only: bool = False,
         derive_every_events: int = DERIVE_EVERY_EVENTS,
         catalog: str | None = None,
+        segments: Segments | None = None,
     ) -> None:
         """Wrap an open connection; use :meth:`open`, :meth:`memory` or :func:`open_readonly`."""
         self._con = con
+        self.segments: Segments = segments if segments is not None else MemorySegments()
+        self._owns_segments = True  # False on a reader(): the writing handle closes them
+        self._docs = DocReader(self.segments)
         self._catalog = catalog  # the ATTACHed database a new cursor must USE (None: the default one)
         self.path = path
         self.retention_days = retention_days
@@ -203,12 +226,18 @@ class Store:
             ) from exc
         if created:
             os.chmod(p, 0o640)  # peer keys and addresses are not for every local user
+        try:
+            segments = SegmentDir(segment_dir_for(p))
+        except StoreError:
+            con.close()
+            raise
         store = cls(
             con,
             str(p),
             retention_days=retention_days,
             derive_every_events=derive_every_events,
             catalog=_CATALOG,
+            segments=segments,
         )
         store._setup_writer()
         return store
@@ -217,7 +246,13 @@ class Store:
     def memory(cls, *, retention_days: int = 30, derive_every_events: int = DERIVE_EVERY_EVENTS) -> Store:
         """An in-memory store (tests, benchmarks)."""
         con = duckdb.connect(":memory:", config=_CONFIG)
-        store = cls(con, ":memory:", retention_days=retention_days, derive_every_events=derive_every_events)
+        store = cls(
+            con,
+            ":memory:",
+            retention_days=retention_days,
+            derive_every_events=derive_every_events,
+            segments=MemorySegments(),
+        )
         store._setup_writer()
         return store
 
@@ -246,7 +281,42 @@ class Store:
                 "INSERT INTO store_meta VALUES ('schema_version', ?), ('derived_seq', '0')",
                 [str(schema.SCHEMA_VERSION)],
             )
+        elif version < schema.SCHEMA_VERSION:
+            try:
+                moved = migrate.documents_to_segments(con, self.segments)
+            except (duckdb.Error, OSError) as exc:
+                self._rollback()
+                self.segments.close()
+                self._con.close()
+                raise StoreError(
+                    f"cannot upgrade the store from schema version {version}: {exc}",
+                    location=Location(self.path),
+                    fix="restore the store file from before this attempt and retry, or use a new store path",
+                ) from exc
+            log.info("store upgraded from schema version %d: %d documents moved to segments", version, moved)
         self._derived_seq = int(meta.get("derived_seq", 0))
+        # A crash between writing a batch's documents and committing its rows left bytes no row points
+        # to at the end of the newest segment: cut them (see segments).
+        try:
+            newest = con.execute("SELECT max(doc_seg) FROM events").fetchone()
+            seg = None if newest is None or newest[0] is None else int(newest[0])
+            end = 0
+            if seg is not None:
+                row = con.execute(
+                    "SELECT max(doc_frame + doc_frame_len) FROM events WHERE doc_seg = ?", [seg]
+                ).fetchone()
+                end = int(row[0]) if row and row[0] is not None else 0
+            self.segments.recover(seg, end)
+        except (duckdb.Error, OSError) as exc:
+            self.segments.close()
+            self._con.close()
+            raise StoreError(
+                f"cannot check the store's document segments: {exc}",
+                location=Location(
+                    str(exc.filename) if isinstance(exc, OSError) and exc.filename else self.path
+                ),
+                fix="give the wgsiem user read and write access to the store's .docs directory",
+            ) from exc
         row = con.execute(
             "SELECT coalesce(max(seq), 0), count(*) FILTER (WHERE seq > ?) FROM events", [self._derived_seq]
         ).fetchone()
@@ -269,9 +339,16 @@ class Store:
         cur = self._con.cursor()
         if self._catalog is not None:
             cur.execute(f"USE {self._catalog}")
-        return Store(
-            cur, self.path, retention_days=self.retention_days, read_only=True, catalog=self._catalog
+        reader = Store(
+            cur,
+            self.path,
+            retention_days=self.retention_days,
+            read_only=True,
+            catalog=self._catalog,
+            segments=self.segments.reader(),
         )
+        reader._owns_segments = False
+        return reader
 
     def close(self) -> None:
         """Fold pending derived state in, then close. Idempotent."""
@@ -280,7 +357,11 @@ class Store:
                 self._open_writer = False
                 self.derive()
         finally:
-            self._con.close()
+            try:
+                if self._owns_segments:
+                    self.segments.close()
+            finally:
+                self._con.close()
 
     def __enter__(self) -> Store:
         return self
@@ -316,6 +397,7 @@ class Store:
         self._writable()
         result = IngestResult()
         lines: list[bytes] = []
+        ids: list[str] = []
         seen: set[str] = set()
         dumps = orjson.dumps
         received = 0
@@ -337,34 +419,81 @@ class Store:
                 except (orjson.JSONEncodeError, TypeError):
                     result.rejected["unserializable"] += 1
                     continue
+            elif not line.endswith(b"\n"):
+                line += b"\n"
             if len(line) > MAX_DOC_BYTES:
                 result.rejected["too_large"] += 1
                 continue
             seen.add(eid)
-            lines.append(line[:-1] if line.endswith(b"\n") else line)
+            ids.append(eid)
+            lines.append(line)
         result.received = received
         if not lines:
             return result
-        batch = pa.table({"doc": pa.array(lines, pa.string())})  # orjson's output is valid UTF-8
         try:
-            inserted, defaulted = self._load_batch(batch, self._insert_sql)
+            inserted, defaulted = self._store_lines(lines, self._insert_sql)
         except duckdb.ConstraintException:
-            # Some event was stored before (a replay, a retried batch): redo the batch the exact way.
-            inserted, defaulted = self._load_batch(batch, self._insert_ignore_sql)
+            # Some event was stored before (a replay, a retried batch): store only the others, so the
+            # segments hold no document twice.
+            stored = self._stored_ids(ids)
+            lines = [line for eid, line in zip(ids, lines, strict=True) if eid not in stored]
+            inserted, defaulted = self._store_lines(lines, self._insert_ignore_sql) if lines else (0, 0)
         result.inserted = inserted
-        result.duplicates += len(lines) - inserted
+        result.duplicates += len(ids) - inserted
         result.defaulted_ts = defaulted
         self._pending += inserted
         if self._pending >= self.derive_every_events:
             self.derive()
         return result
 
-    def _load_batch(self, batch: pa.Table, insert_sql: str) -> tuple[int, int]:
+    def _stored_ids(self, ids: list[str]) -> set[str]:
+        con = self._con
+        try:
+            con.register(_IDS_VIEW, pa.table({"event_id": pa.array(ids, pa.string())}))
+            rows = con.execute(
+                f"SELECT event_id FROM events WHERE event_id IN (SELECT event_id FROM {_IDS_VIEW})"
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"ingest failed: {exc}", location=Location(self.path)) from exc
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                con.unregister(_IDS_VIEW)
+        return {r[0] for r in rows}
+
+    def _store_lines(self, lines: list[bytes], insert_sql: str) -> tuple[int, int]:
+        """Append the lines to a segment, make them durable, then commit their index rows.
+
+        The batch reaches DuckDB zero-copy: the joined bytes written to the segment are the data of an
+        Arrow string column whose offsets are the lines' starts (each value keeps its newline).
+        """
+        n = len(lines)
+        data = b"".join(lines)
+        offsets = array.array("q", itertools.accumulate(map(len, lines), initial=0))
+        offs = pa.py_buffer(offsets)
+        frames = encode_frames(data, offsets)
+        batch = pa.table(
+            {
+                "doc": pa.LargeStringArray.from_buffers(n, offs, pa.py_buffer(data)),
+                "off": pa.Array.from_buffers(pa.int64(), n, [None, offs]),
+                "f_off": frames.frame_off,
+                "f_len": frames.frame_len,
+                "f_start": frames.frame_start,
+            }
+        )
+        seg, base = self.segments.append(frames.data)
+        try:
+            self.segments.sync()  # no committed row may point to bytes a power loss can take
+            return self._load_batch(batch, insert_sql, seg, base)
+        except BaseException:
+            self.segments.rewind(seg, base)
+            raise
+
+    def _load_batch(self, batch: pa.Table, insert_sql: str, seg: int, base: int) -> tuple[int, int]:
         con = self._con
         try:
             con.register(_BATCH_VIEW, batch)
             con.execute("BEGIN TRANSACTION")
-            con.execute(insert_sql)
+            con.execute(insert_sql, {"seg": seg, "base": base})
             row = con.execute(
                 "SELECT max(seq), count(*), count(*) FILTER (WHERE ts_defaulted) FROM events WHERE seq > ?",
                 [self._high_seq],
@@ -494,7 +623,7 @@ class Store:
         if entity:
             where.append("(" + " OR ".join(f"{c} = ?" for c, _ in entity) + ")")
             params.extend(v for _, v in entity)
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events"
+        sql = f"SELECT {_INDEX_COLUMNS}, {_DOC_COLUMNS} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
         if tail is not None:
@@ -505,8 +634,24 @@ class Store:
             params.append(limit)
         rows = self._rows(sql, params)
         for row in rows:
-            row["doc"] = orjson.loads(row["doc"])
+            row["doc"] = orjson.loads(self._doc_of(row))
         return rows
+
+    def _doc_of(self, row: dict[str, Any]) -> bytes:
+        return self._docs.read(
+            row.pop("doc_seg"),
+            row.pop("doc_frame"),
+            row.pop("doc_frame_len"),
+            row.pop("doc_off"),
+            row.pop("doc_len"),
+        )
+
+    def document_bytes(self, seq: int) -> bytes | None:
+        """The stored document of event ``seq`` exactly as it was written (no newline), or None."""
+        rows = self._rows(f"SELECT {_DOC_COLUMNS} FROM events WHERE seq = ?", [seq])
+        if not rows:
+            return None
+        return self._doc_of(rows[0])
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (for ``wgsiem status``)."""
@@ -539,10 +684,20 @@ class Store:
                 row = self._con.execute(sql, [cutoff]).fetchone()
                 counts.append(int(row[0]) if row else 0)
             self._con.execute("COMMIT")
+            # after the commit: a crash in between leaves a segment no row points to, removed next time
+            referenced = {
+                int(r[0]) for r in self._con.execute("SELECT DISTINCT doc_seg FROM events").fetchall()
+            }
         except duckdb.Error as exc:
             self._rollback()
             raise StoreError(f"retention failed: {exc}", location=Location(self.path)) from exc
-        return RetentionResult(cutoff, counts[0], counts[1], counts[2])
+        try:
+            segments = len(self.segments.remove_except(referenced))
+        except OSError as exc:
+            raise StoreError(
+                f"retention could not delete a document segment: {exc}", location=Location(self.path)
+            ) from exc
+        return RetentionResult(cutoff, counts[0], counts[1], counts[2], segments)
 
     def checkpoint(self) -> None:
         """Write the WAL into the database file (reclaims space after retention deletes)."""
@@ -553,13 +708,21 @@ class Store:
             raise StoreError(f"checkpoint failed: {exc}", location=Location(self.path)) from exc
 
     def export_parquet(self, directory: str | os.PathLike[str]) -> list[Path]:
-        """Write ``events.parquet``, ``sessions.parquet`` and ``peers.parquet`` into ``directory``."""
+        """Write ``events.parquet``, ``sessions.parquet`` and ``peers.parquet`` into ``directory``.
+
+        ``events.parquet`` has the public columns and ``doc``, each document as stored (read from the
+        segments batch by batch, so an export never holds the whole history in memory).
+        """
         self.derive()
         out_dir = Path(directory)
         out_dir.mkdir(parents=True, exist_ok=True)
-        written: list[Path] = []
+        target = out_dir / "events.parquet"
+        try:
+            self._export_events(target)
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            raise StoreError(f"parquet export failed: {exc}", location=Location(str(target))) from exc
+        written = [target]
         queries = {
-            "events": f"SELECT {_EVENT_COLUMNS} FROM events ORDER BY seq",
             "sessions": 'SELECT * FROM sessions ORDER BY "start", session_id',
             "peers": "SELECT * FROM peers ORDER BY interface, peer_key",
         }
@@ -571,6 +734,29 @@ class Store:
                 raise StoreError(f"parquet export failed: {exc}", location=Location(str(target))) from exc
             written.append(target)
         return written
+
+    def _export_events(self, target: Path) -> None:
+        import pyarrow.parquet as pq
+
+        cur = self._con.cursor()
+        if self._catalog is not None:
+            cur.execute(f"USE {self._catalog}")
+        try:
+            rel = cur.sql(f"SELECT {_INDEX_COLUMNS}, {_DOC_COLUMNS} FROM events ORDER BY seq")
+            batches = rel.to_arrow_reader(_EXPORT_ROWS)
+            index = pa.schema([f for f in batches.schema if not f.name.startswith("doc_")])
+            out_schema = index.append(pa.field("doc", pa.string()))
+            read = DocReader(self.segments, cached_frames=2).read
+            with pq.ParquetWriter(target, out_schema) as writer:
+                for rb in batches:
+                    where = [rb.column(c).to_pylist() for c in _DOC_COLUMNS.split(", ")]
+                    docs = [read(*loc).decode() for loc in zip(*where, strict=True)]
+                    columns = [rb.column(f.name) for f in index]
+                    writer.write_batch(
+                        pa.record_batch([*columns, pa.array(docs, pa.string())], schema=out_schema)
+                    )
+        finally:
+            cur.close()
 
 
 def open_readonly(path: str | os.PathLike[str]) -> Store:
@@ -586,4 +772,19 @@ def open_readonly(path: str | os.PathLike[str]) -> Store:
             location=Location(str(p)),
             fix="a running wgsiem holds the store for writing; query it through that process instead",
         ) from exc
-    return Store(con, str(p), read_only=True)
+    try:
+        row = con.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
+    except duckdb.Error as exc:
+        con.close()
+        raise StoreError(f"not a wgsiem store: {exc}", location=Location(str(p))) from exc
+    version = int(row[0]) if row else schema.SCHEMA_VERSION
+    if version != schema.SCHEMA_VERSION:
+        con.close()
+        raise StoreError(
+            f"store schema version {version}, this wgsiem reads {schema.SCHEMA_VERSION}",
+            location=Location(str(p)),
+            fix="open it once for writing to upgrade it (start `wgsiem run`)"
+            if version < schema.SCHEMA_VERSION
+            else "upgrade wgsiem",
+        )
+    return Store(con, str(p), read_only=True, segments=SegmentDir(segment_dir_for(p), read_only=True))

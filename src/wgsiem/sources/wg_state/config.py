@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wgsiem.sources.wg_state.reader import DEFAULT_SOCKET_DIRS
 
-__all__ = ["WgStateSourceConfig"]
+__all__ = ["WgStateSourceConfig", "poll_interval_warning"]
 
 
 class WgStateSourceConfig(BaseModel):
@@ -42,4 +42,22 @@ class WgStateSourceConfig(BaseModel):
     )
     capture_keyframe_secs: float = Field(
         3600.0, gt=0, description="a full snapshot this often; only changed peers in between"
+    )
+
+
+def poll_interval_warning(config: WgStateSourceConfig) -> str | None:
+    """A warning when polls are too far apart to follow sessions (pure; the source logs it).
+
+    A session is over once its latest handshake is older than ``session_timeout_secs`` plus
+    ``session_grace_secs``; a peer re-handshakes every 2 minutes while in use. With polls at least that
+    far apart, a poll can see the latest handshake already older than the timeout although the peer
+    kept its session alive in between (the handshakes between two polls are never seen): the session
+    is ended and a new one started on the next poll that sees a newer handshake."""
+    expiry = config.session_timeout_secs + config.session_grace_secs
+    if config.poll_interval_secs < expiry:
+        return None
+    return (
+        f"wg_state poll_interval_secs ({config.poll_interval_secs:g}) is not below the session timeout "
+        f"plus grace ({expiry:g} s): sessions of peers that stay connected will be reported as ended and "
+        "restarted between polls; poll more often (the default is 5 s) or raise session_grace_secs"
     )

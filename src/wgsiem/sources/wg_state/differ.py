@@ -100,6 +100,7 @@ assert [f.name for f in fields(Change)] == [
     "id",
 ]
 _c_action, _c_time, _c_interface, _c_impl, _c_peer, _c_details, _c_id = _CSET
+_SEQ_STRIDE = 1 << 32  # more than any interface's peer lines: see Differ._seq_base
 _ID_PREFIXES_MAX = 1 << 15  # ~0.5 KB each (a BLAKE2b state): at most ~18 MB
 
 
@@ -144,6 +145,7 @@ class _Peer:
         "hs",
         "last_activity",
         "last_seen",
+        "order",
         "pending_rx",
         "pending_seq",
         "pending_since",
@@ -182,6 +184,7 @@ class _Peer:
         self.pending_tx = 0
         self.pending_since = now
         self.pending_seq = 0  # the live entry of Differ._transfers for this peer (0: none)
+        self.order = 0  # when it was added (Differ's sequence): its place in its interface's ``peers``
 
     @property
     def rec(self) -> PeerRecord:
@@ -224,7 +227,16 @@ def _with_counters(r: PeerRecord, hs: int, rx: int, tx: int) -> PeerRecord:
 
 
 class _Iface:
-    __slots__ = ("gone_since", "hashes", "implementation", "info", "peer_format", "peers", "records")
+    __slots__ = (
+        "gone_since",
+        "hashes",
+        "implementation",
+        "info",
+        "peer_format",
+        "peers",
+        "records",
+        "strays",
+    )
 
     def __init__(self, info: InterfaceRecord, implementation: str, peer_format: str) -> None:
         self.info = info
@@ -236,10 +248,14 @@ class _Iface:
         # None while only ``records`` (the previous poll's record list) is kept, see _changed_records
         self.hashes: set[int] | None = set()
         self.records: list[bytes] = []
+        # records of the last snapshot that are no peer (an unparseable line of an unknown key, a key
+        # twice): while there are any, counting records no longer shows that a peer went away
+        self.strays = 0
 
 
-def _changed_records(iface: _Iface, si: SnapshotInterface) -> list[bytes]:
-    """The raw records that differ from every record of the previous poll, in snapshot order.
+def _changed_records(iface: _Iface, si: SnapshotInterface) -> tuple[list[bytes], list[int]]:
+    """The raw records that differ from every record of the previous poll, in snapshot order, and
+    their positions in ``si.records``.
 
     The hot path of a poll, all C-level loops: hash every raw record and keep those whose hash the
     previous poll did not see. When the reader vouches that the snapshot holds the previous poll's
@@ -252,11 +268,13 @@ def _changed_records(iface: _Iface, si: SnapshotInterface) -> list[bytes]:
     iface.records = records
     if si.previous is not None and si.previous is prev and len(prev) == len(records):
         iface.hashes = None
-        return list(compress(records, map(ne, records, prev)))
-    known = iface.hashes if iface.hashes is not None else set(map(hash, prev))
-    hashes = list(map(hash, records))
-    iface.hashes = set(hashes)
-    return list(compress(records, map(not_, map(known.__contains__, hashes))))
+        selected = list(map(ne, records, prev))
+    else:
+        known = iface.hashes if iface.hashes is not None else set(map(hash, prev))
+        hashes = list(map(hash, records))
+        iface.hashes = set(hashes)
+        selected = list(map(not_, map(known.__contains__, hashes)))
+    return list(compress(records, selected)), list(compress(range(len(records)), selected))
 
 
 def _b64_to_hex(key: str) -> bytes:
@@ -281,7 +299,18 @@ class Differ:
         # transfer; an entry is live while its number is the peer's ``pending_seq``. The heap hands
         # out due transfers oldest first without looking at the peers that are not due.
         self._transfers: list[tuple[float, int, str, bytes]] = []
-        self._transfer_seq = 0
+        # The entry numbers (and peers' ``order``) follow the order the differ processes things in:
+        # ``_seq_base`` + the line's position in the snapshot, the base moving by _SEQ_STRIDE for every
+        # interface of every poll (a plain counter while restoring). A peer's numbers are then the same
+        # whichever other peers a differ sees — what lets the replay split the peers over several
+        # differs and merge their events exactly (``marks``, :mod:`wgsiem.sources.wg_state.shard`).
+        self._seq = 0
+        self._seq_base = 0
+        self._cur_seq = 0  # the number of the line being diffed
+        # When a list: (index into the update's output, merge key) where each group of events starts;
+        # a group is the events of one line, one removed peer, one expired session, one transfer
+        # (see :mod:`wgsiem.sources.wg_state.shard`). None (live): not kept.
+        self.marks: list[tuple[int, tuple[Any, ...]]] | None = None
         self._id_prefixes: dict[tuple[str, str, str, str], Any] = {}
         self.stats = DifferStats()
         self.initialized = False
@@ -429,12 +458,15 @@ class Differ:
         """Diff one snapshot against the state; returns the changes in a stable order."""
         now = snap.taken_at
         out: list[Change] = []
-        for name, si in snap.interfaces.items():
+        marks = self.marks
+        for idx, (name, si) in enumerate(snap.interfaces.items()):
+            if marks is not None:
+                marks.append((len(out), (0, idx, 0, 0)))
             iface = self.ifaces.get(name)
             if iface is None:
                 iface = _Iface(si.info, si.implementation, si.peer_format)
                 self.ifaces[name] = iface
-                self._change(out, "interface-added", now, iface, None, {"peer_count": len(si.records)}, now)
+                self._change(out, "interface-added", now, iface, None, {"peer_count": si.peer_count}, now)
                 initial = True
             else:
                 initial = False
@@ -442,19 +474,21 @@ class Differ:
                 iface.implementation = si.implementation
                 if iface.gone_since is not None:
                     iface.info = si.info
-                    self._change(
-                        out, "interface-added", now, iface, None, {"peer_count": len(si.records)}, now
-                    )
+                    self._change(out, "interface-added", now, iface, None, {"peer_count": si.peer_count}, now)
                     iface.gone_since = None
                 self._diff_interface(out, iface, si.info, now)
-            self._diff_peers(out, iface, si, now, initial and not self.initialized)
-        for name, iface in list(self.ifaces.items()):
+            self._diff_peers(out, iface, si, now, initial and not self.initialized, idx)
+        for idx, (name, iface) in enumerate(list(self.ifaces.items())):
             if name in snap.interfaces:
                 continue
             if iface.gone_since is None:
                 iface.gone_since = now
                 for key, st in iface.peers.items():
+                    if marks is not None:
+                        marks.append((len(out), (1, idx, 0, st.order)))
                     self._end_session(out, iface, key, st, "interface-removed", now)
+                if marks is not None:
+                    marks.append((len(out), (1, idx, 1, 0)))
                 self._change(
                     out, "interface-removed", now, iface, None, {"peer_count": len(iface.peers)}, now
                 )
@@ -502,7 +536,7 @@ class Differ:
             )
 
     def _diff_peers(
-        self, out: list[Change], iface: _Iface, si: SnapshotInterface, now: float, initial: bool
+        self, out: list[Change], iface: _Iface, si: SnapshotInterface, now: float, initial: bool, idx: int
     ) -> None:
         stats = self.stats
         peers = iface.peers
@@ -510,12 +544,16 @@ class Differ:
         expiry = self.settings.session_expiry_secs
         get = peers.get
         records = si.records
-        changed = _changed_records(iface, si)
+        changed, positions = _changed_records(iface, si)
+        if si.positions is not None:  # a shard of the snapshot: the lines' places in the whole one
+            positions = list(map(si.positions.__getitem__, positions))
         stats.peers_unchanged += len(records) - len(changed)
         dump = si.peer_format == "dump"
         last_poll = self._last_poll if self._last_poll is not None else now
         name = iface.info.name
-        for key, raw in zip(record_keys(si.peer_format, changed), changed, strict=True):
+        base = self._seq_base = self._seq_base + _SEQ_STRIDE
+        marks = self.marks
+        for key, raw, pos in zip(record_keys(si.peer_format, changed), changed, positions, strict=True):
             st = get(key)
             if dump:
                 # head = columns 0-4 (interface, keys, endpoint, allowed IPs), tail = keepalive
@@ -537,6 +575,9 @@ class Differ:
                             or (hs > st.hs and hs != 0)
                             or (st.session_id is not None and st._rec.endpoint not in st.session_endpoints)
                         ):
+                            self._cur_seq = base + pos
+                            if marks is not None:
+                                marks.append((len(out), (0, idx, 1, pos)))
                             self._diff_counters(out, iface, key, st, hs, rx, tx, now)
                             continue
                         # the common case, inline: bytes moved (or not), no reset, no new handshake
@@ -550,10 +591,13 @@ class Differ:
                                 st.session_tx += d_tx
                             if st.pending_rx == 0 and st.pending_tx == 0:
                                 st.pending_since = last_poll
-                                self._pend(name, key, st)
+                                self._pend(name, key, st, base + pos)
                             st.pending_rx += d_rx
                             st.pending_tx += d_tx
                         continue
+            self._cur_seq = base + pos
+            if marks is not None:
+                marks.append((len(out), (0, idx, 1, pos)))
             try:
                 rec = self._parse(si, raw)
             except (ValueError, UnicodeDecodeError, IndexError) as exc:
@@ -565,6 +609,7 @@ class Differ:
             stats.peers_parsed += 1
             if st is None:
                 st = _Peer(rec, now)
+                st.order = base + pos
                 peers[key] = st
                 self._change(
                     out, "peer-added", now, iface, rec, {"initial_sync": initial}, rec.public_key, now
@@ -578,19 +623,25 @@ class Differ:
                         st.session_rx, st.session_tx = rec.rx_bytes, rec.tx_bytes
                     st.pending_rx, st.pending_tx = rec.rx_bytes, rec.tx_bytes
                     st.pending_since = self._last_poll if self._last_poll is not None else now
-                    self._pend(iface.info.name, key, st)
+                    self._pend(iface.info.name, key, st, base + pos)
             else:
                 self._diff_peer(out, iface, key, st, rec, now)
             if dump:
                 st.head, st.tail = cols[0], cols[4]
-        # every snapshot peer is now in ``peers`` (bar unparseable new ones): any surplus was removed
-        if len(peers) + failed_new > len(records):
+        # Every snapshot peer is now in ``peers`` (bar unparseable new ones): any surplus was removed.
+        # That count only holds while every record is a peer: once a poll had an unparseable new line
+        # (which may stay, unchanged, in later snapshots) or a key twice, the keys are compared until
+        # no such record is left — else a peer removed while one is there went unreported until it left.
+        if iface.strays or failed_new or len(peers) > len(records):
             present = set(record_keys(si.peer_format, records))
             for key in [k for k in peers if k not in present]:
                 st = peers.pop(key)
+                if marks is not None:
+                    marks.append((len(out), (0, idx, 2, st.order)))
                 self._end_session(out, iface, key, st, "peer-removed", now)
                 self._flush_transfer(out, iface, key, st, now)
                 self._change(out, "peer-removed", now, iface, st.rec, {}, st.rec.public_key, now)
+            iface.strays = len(records) - len(present) + sum(1 for k in present if k not in peers)
 
     def _diff_peer(
         self, out: list[Change], iface: _Iface, key: bytes, st: _Peer, rec: PeerRecord, now: float
@@ -703,7 +754,7 @@ class Differ:
             if st.pending_rx == 0 and st.pending_tx == 0:
                 # the bytes arrived since the previous poll: the interval starts there
                 st.pending_since = self._last_poll if self._last_poll is not None else now
-                self._pend(iface.info.name, key, st)
+                self._pend(iface.info.name, key, st, self._cur_seq)
             st.pending_rx += d_rx
             st.pending_tx += d_tx
 
@@ -767,7 +818,7 @@ class Differ:
                 st.session_tx += d_tx
             if st.pending_rx == 0 and st.pending_tx == 0:
                 st.pending_since = self._last_poll if self._last_poll is not None else now
-                self._pend(iface.info.name, key, st)
+                self._pend(iface.info.name, key, st, self._cur_seq)
             st.pending_rx += d_rx
             st.pending_tx += d_tx
 
@@ -784,15 +835,18 @@ class Differ:
             if now - st.session_hs > expiry:
                 due.append((st.session_hs + expiry, name, key))
         # end in deadline order, independent of how the heap was built (live or restored)
-        for _, name, key in sorted(set(due)):
+        marks = self.marks
+        for deadline, name, key in sorted(set(due)):
+            if marks is not None:
+                marks.append((len(out), (2, deadline, name, key)))
             iface = self.ifaces[name]
             self._end_session(out, iface, key, iface.peers[key], "expired", now)
 
-    def _pend(self, name: str, key: bytes, st: _Peer) -> None:
-        """Queue the peer's transfer, due ``transfer_interval_secs`` after ``st.pending_since``."""
-        self._transfer_seq += 1
-        st.pending_seq = self._transfer_seq
-        heapq.heappush(self._transfers, (st.pending_since, self._transfer_seq, name, key))
+    def _pend(self, name: str, key: bytes, st: _Peer, seq: int) -> None:
+        """Queue the peer's transfer, due ``transfer_interval_secs`` after ``st.pending_since``; ``seq``
+        orders transfers pending since the same time (see ``_seq_base``)."""
+        st.pending_seq = seq
+        heapq.heappush(self._transfers, (st.pending_since, seq, name, key))
 
     def _live_transfer(self, seq: int, name: str, key: bytes) -> tuple[_Iface, _Peer] | None:
         iface = self.ifaces.get(name)
@@ -807,18 +861,24 @@ class Differ:
         interval = self.settings.transfer_interval_secs
         heap = self._transfers
         # ``now - since`` is monotonic in ``since``: the due entries are exactly the heap's smallest
+        marks = self.marks
         while heap and now - heap[0][0] >= interval:
-            _, seq, name, key = heapq.heappop(heap)
+            since, seq, name, key = heapq.heappop(heap)
             live = self._live_transfer(seq, name, key)
             if live is not None:
+                if marks is not None:
+                    marks.append((len(out), (3, since, seq)))
                 self._flush_transfer(out, live[0], key, live[1], now)
 
     def flush(self, now: float) -> list[Change]:
         """Emit every pending transfer delta (graceful stop): nothing counted is left unreported."""
         out: list[Change] = []
-        for _, seq, name, key in sorted(self._transfers):
+        marks = self.marks
+        for since, seq, name, key in sorted(self._transfers):
             live = self._live_transfer(seq, name, key)
             if live is not None:
+                if marks is not None:
+                    marks.append((len(out), (3, since, seq)))
                 self._flush_transfer(out, live[0], key, live[1], now)
         self._transfers.clear()
         return out
@@ -875,11 +935,13 @@ class Differ:
                 for f, v in zip(_PERSISTED, p[9:], strict=True):
                     setattr(st, f, v)
                 key = rec.public_key.encode()
+                self._seq += 1
+                st.order = self._seq
                 iface.peers[key] = st
                 if st.session_id is not None:
                     heapq.heappush(self._expiry, (st.session_hs + expiry, name, key, st.session_id))
                 if st.pending_rx or st.pending_tx:
-                    self._pend(name, key, st)
+                    self._pend(name, key, st, st.order)
             self.ifaces[name] = iface
         self.initialized = True
 

@@ -71,7 +71,16 @@ class SnapshotInterface:
     (raw key token → raw record) is built only when asked for.
     """
 
-    __slots__ = ("_peers", "implementation", "info", "peer_format", "previous", "records")
+    __slots__ = (
+        "_peers",
+        "implementation",
+        "info",
+        "peer_format",
+        "positions",
+        "previous",
+        "records",
+        "total",
+    )
 
     def __init__(
         self,
@@ -90,6 +99,11 @@ class SnapshotInterface:
         # unchanged since then is the very same bytes at the same index, so the differ finds the
         # changed lines by comparing position by position instead of hashing every line.
         self.previous: list[bytes] | None = None
+        # Set when this is one shard of an interface's records (the replay's split of the peers
+        # over several differs, :mod:`wgsiem.sources.wg_state.shard`): each record's position in the
+        # whole list, and that list's length.
+        self.positions: list[int] | None = None
+        self.total: int | None = None
 
     @property
     def peers(self) -> dict[bytes, bytes]:
@@ -99,6 +113,11 @@ class SnapshotInterface:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def peer_count(self) -> int:
+        """How many peer records the interface has (all shards together)."""
+        return len(self.records) if self.total is None else self.total
 
 
 @dataclass(slots=True)

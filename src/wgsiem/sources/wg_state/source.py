@@ -23,12 +23,13 @@ from wgsiem.private_file import write_private
 from wgsiem.sources.base import ReplayItem
 from wgsiem.sources.peer_directory import PeerDirectory, PeerInfo
 from wgsiem.sources.wg_state.capture import CaptureReader, CaptureWriter, capture_time
-from wgsiem.sources.wg_state.config import WgStateSourceConfig
+from wgsiem.sources.wg_state.config import WgStateSourceConfig, poll_interval_warning
 from wgsiem.sources.wg_state.differ import Change, Differ, DiffSettings
 from wgsiem.sources.wg_state.lines import LineEncoder
 from wgsiem.sources.wg_state.normalize import iso, to_ecs
 from wgsiem.sources.wg_state.reader import StateReader
 from wgsiem.sources.wg_state.records import Fingerprinter
+from wgsiem.sources.wg_state.shard import Shard, split_groups
 
 __all__ = ["PollTiming", "WgStateSource", "load_fingerprint_secret"]
 
@@ -112,6 +113,9 @@ class WgStateSource:
         self.last_poll_at: float | None = None
         self.polls = 0
         self._restore()
+        warning = poll_interval_warning(config)
+        if warning is not None:
+            log.warning("%s", warning)
 
     # ------------------------------------------------------------ persistence
     def _restore(self) -> None:
@@ -283,13 +287,36 @@ class WgStateSource:
         now = self.last_poll_at or time.time()
         return self.line_encoder.lines(self.differ.flush(now), now)
 
-    def _replay_changes(self, payload: Path, at: float) -> list[Change]:
+    def process_shard_lines(
+        self, payload: Path, at: float, shard: Shard
+    ) -> tuple[list[Any], list[tuple[Any, ...]], dict[tuple[Any, ...], int]]:
+        """:meth:`process_lines` for one shard of the peers (see :mod:`~wgsiem.sources.wg_state.shard`):
+        the lines, each one's merge key, and the peer counts the merge adds to ``interface-removed``."""
+        marks = self.differ.marks = []
+        changes = self._replay_changes(payload, at, shard)
+        kept, keys, counts = split_groups(changes, marks, shard.index)
+        lines = self.line_encoder.lines(kept, at)
+        self.telemetry.sent += len(lines)
+        return lines, keys, counts
+
+    def drain_shard_lines(self, shard: Shard) -> tuple[list[Any], list[tuple[Any, ...]]]:
+        """:meth:`drain_lines` for one shard, with each line's merge key."""
+        now = self.last_poll_at or time.time()
+        marks = self.differ.marks = []
+        kept, keys, _ = split_groups(self.differ.flush(now), marks, shard.index)
+        return self.line_encoder.lines(kept, now), keys
+
+    def _replay_changes(self, payload: Path, at: float, shard: Shard | None = None) -> list[Change]:
         origin = str(payload)
         data = payload.read_bytes()
         try:
             snap = self._capture_reader.snapshot(data, at, self.reader.fp, origin)
         except ValueError as exc:
             raise SourceError(str(exc), fix="replay the capture directory from its first file") from exc
+        if shard is not None:
+            snap = shard.filter(snap)
+            if shard.index:  # every shard reads the same text: shard 0 reports its errors
+                snap.errors = []
         for msg in snap.errors:
             self.telemetry.error("parse", "replay", msg)
         changes = self.differ.update(snap)
