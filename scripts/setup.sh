@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   wireguard-go wireguard-tools iproute2 nftables procps python3-venv
   softflowd nfdump prometheus rsyslog tcpdump openssl systemd-journal-remote
-  slapd ldap-utils openssh-server rsyslog-gnutls conntrack sudo
+  slapd ldap-utils openssh-server rsyslog-gnutls conntrack sudo zstd
 )
 
 need_root() {
