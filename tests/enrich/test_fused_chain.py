@@ -29,6 +29,7 @@ from tests.enrich.geo_mmdb import write_asn
 from tests.enrich.test_enrich_cache import (
     FLOW,
     PEERS,
+    _walk,
     chain,
     close,
     directory,
@@ -180,16 +181,6 @@ def test_only_runs_in_order_are_fused(tmp_path: Path) -> None:
         assert fuse_transforms([("g", geo)]) == [("g", geo)]
     finally:
         close([geo, who, assets, risk])
-
-
-def _walk(node: Any) -> list[Any]:
-    out, stack = [], [node]
-    while stack:
-        x = stack.pop()
-        if type(x) in (dict, list):
-            out.append(x)
-            stack.extend(x.values() if type(x) is dict else x)
-    return out
 
 
 def test_an_output_edited_in_place_leaves_the_caches_and_the_next_event_alone(tmp_path: Path) -> None:

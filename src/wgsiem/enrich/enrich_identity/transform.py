@@ -94,20 +94,7 @@ class EnrichIdentity:
             peer.update(public_key=key, interface=interface, tunnel_ip=ip, attribution="tunnel-ip")
             self.by_tunnel_ip += 1
         assert type(wg) is dict and type(peer) is dict
-        if self._docs_generation != directory.generation:
-            self._docs.clear()
-            self._docs_generation = directory.generation
-        docs = self._docs
-        cached = docs.get(key, _MISSING)
-        if cached is _MISSING:
-            self._misses += 1
-            ident = directory.get(key)
-            if len(docs) >= _DOCS_MAX:  # peers are few; a flood of made-up keys must not grow it
-                docs.clear()
-            # an unknown peer is cached too (as None): it keeps sending until someone claims it
-            cached = docs[key] = _documents(ident) if ident is not None else None
-        else:
-            self._hits += 1
+        cached = self.documents(key)
         if cached is None:
             peer["known"] = False
             self.unknown += 1
@@ -157,9 +144,8 @@ class EnrichIdentity:
         return env
 
     def documents(self, key: str) -> _Docs | None:
-        """The ready documents of a peer key (``None``: unknown), from the per-peer cache — what
-        :meth:`__call__` does inline; the fused chain (:mod:`wgsiem.enrich.fused_chain`) calls it on a
-        miss of its own cache."""
+        """The ready documents of a peer key (``None``: unknown), from the per-peer cache; the fused
+        chain (:mod:`wgsiem.enrich.fused_chain`) calls it on a miss of its own cache."""
         directory = self.directory
         if self._docs_generation != directory.generation:
             self._docs.clear()
@@ -169,8 +155,9 @@ class EnrichIdentity:
         if cached is _MISSING:
             self._misses += 1
             ident = directory.get(key)
-            if len(docs) >= _DOCS_MAX:
+            if len(docs) >= _DOCS_MAX:  # peers are few; a flood of made-up keys must not grow it
                 docs.clear()
+            # an unknown peer is cached too (as None): it keeps sending until someone claims it
             cached = docs[key] = _documents(ident) if ident is not None else None
         else:
             self._hits += 1
